@@ -1,0 +1,1 @@
+"""The CloudEvent catalog of todo-platform (filled in by the events issue)."""

@@ -1,0 +1,94 @@
+"""The one map of every function: target, routes, event types, visibility and scaling.
+
+The local runtime, the OpenAPI document and the tests that check `knative/` all
+read this table, so that code and manifests cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Visibility = Literal["public", "cluster-local"]
+
+
+@dataclass(frozen=True)
+class Route:
+    """One HTTP route a function answers: method, path template and the handler behind it."""
+
+    method: str
+    path: str  # template, e.g. "/api/v1/todos/{id}"
+    handler: str  # "module:attribute" of a callable (request, **path_params) -> response
+    operation_id: str
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """A Knative Service: its name, functions-framework target and what triggers it."""
+
+    name: str  # Knative Service name
+    module: str  # module that defines the target
+    routes: tuple[Route, ...] = ()
+    event_types: tuple[str, ...] = ()
+    visibility: Visibility = "public"
+    min_scale: int = 0
+    max_scale: int = 10
+    summary: str = ""
+    extra_files: tuple[str, ...] = field(default=())
+
+    @property
+    def target(self) -> str:
+        """The functions-framework `--target` (FUNCTION_TARGET): the name with underscores."""
+        return self.name.replace("-", "_")
+
+
+API = "/api/v1"
+TODO = f"{API}/todos/{{id}}"
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec(
+        name="todo-create",
+        module="functions.todo_create",
+        summary="Create a todo.",
+        routes=(Route("POST", f"{API}/todos", "functions.todo_create:create", "createTodo"),),
+    ),
+    FunctionSpec(
+        name="todo-list",
+        module="functions.todo_list",
+        summary="List, filter, search, sort and page through todos; serves the OpenAPI document.",
+        routes=(
+            Route("GET", f"{API}/todos", "functions.todo_list:list_", "listTodos"),
+            Route("GET", f"{API}/openapi.json", "functions.core.openapi:serve", "getOpenApi"),
+        ),
+    ),
+    FunctionSpec(
+        name="todo-get",
+        module="functions.todo_get",
+        summary="Read one todo.",
+        routes=(Route("GET", TODO, "functions.todo_get:get", "getTodo"),),
+    ),
+    FunctionSpec(
+        name="todo-update",
+        module="functions.todo_update",
+        summary="Partially update a todo.",
+        routes=(Route("PATCH", TODO, "functions.todo_update:update", "updateTodo"),),
+    ),
+    FunctionSpec(
+        name="todo-complete",
+        module="functions.todo_complete",
+        summary="Mark a todo done, or open again.",
+        routes=(
+            Route("POST", f"{TODO}/complete", "functions.todo_complete:complete", "completeTodo"),
+            Route("POST", f"{TODO}/reopen", "functions.todo_complete:reopen", "reopenTodo"),
+        ),
+    ),
+    FunctionSpec(
+        name="todo-delete",
+        module="functions.todo_delete",
+        summary="Delete a todo.",
+        routes=(Route("DELETE", TODO, "functions.todo_delete:delete", "deleteTodo"),),
+    ),
+)
+
+BY_NAME: dict[str, FunctionSpec] = {spec.name: spec for spec in FUNCTIONS}
+BY_TARGET: dict[str, FunctionSpec] = {spec.target: spec for spec in FUNCTIONS}
