@@ -1,0 +1,108 @@
+"""Bearer API tokens: minting (only a hash is stored), checking, scopes, service credential."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from functions.core.db import Database
+from functions.core.errors import BadRequest, FieldError, Forbidden, Unauthorized
+
+READ = "todos:read"
+WRITE = "todos:write"
+SCOPES = (READ, WRITE)
+TOKEN_PREFIX = "tp_"
+# Set by a function acting for a user (MCP → todo); honoured only with the internal credential.
+ACTING_OWNER_HEADER = "X-Todo-Owner"
+_OWNER = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the owner whose todos they may touch, and with which scopes."""
+
+    owner: str
+    scopes: frozenset[str]
+
+    def require(self, scope: str) -> None:
+        if scope not in self.scopes:
+            raise Forbidden(
+                f"this token lacks the {scope} scope",
+                headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+            )
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def validate_owner(owner: str) -> str:
+    if not _OWNER.match(owner):
+        raise ValueError("an owner is 1–200 characters without control characters")
+    return owner
+
+
+def create_token(db: Database, owner: str, scopes: Iterable[str] = SCOPES, name: str = "") -> str:
+    """Mint a token for owner; returns it once (only its hash is stored)."""
+    validate_owner(owner)
+    wanted = sorted(set(scopes))
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown or not wanted:
+        raise ValueError(f"scopes must be among {', '.join(SCOPES)}")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.transaction(
+        lambda c: c.execute(
+            "INSERT INTO api_tokens (token_hash, owner, scopes, name) "
+            "VALUES (:h, :o, CAST(:s AS text[]), :n)",
+            h=hash_token(token),
+            o=owner,
+            s=wanted,
+            n=name or None,
+        )
+    )
+    return token
+
+
+def _unauthorized(detail: str, error: str | None = None) -> Unauthorized:
+    challenge = 'Bearer realm="todo-platform"'
+    if error:
+        challenge += f', error="{error}"'
+    return Unauthorized(detail, headers={"WWW-Authenticate": challenge})
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    value = headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    if not value:
+        raise _unauthorized("send Authorization: Bearer <token>")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized("the Authorization header must be 'Bearer <token>'", "invalid_request")
+    return token.strip()
+
+
+def authenticate(db: Database, headers: Mapping[str, str], internal_token: str | None) -> Principal:
+    """Check the bearer token before anything else is read; 401 when missing or unknown."""
+    token = bearer_token(headers)
+    if internal_token and hmac.compare_digest(token.encode(), internal_token.encode()):
+        owner = headers.get(ACTING_OWNER_HEADER, "")
+        try:
+            validate_owner(owner)
+        except ValueError as exc:
+            raise BadRequest(
+                "the service credential needs the acting owner",
+                errors=[FieldError(ACTING_OWNER_HEADER, str(exc))],
+            ) from None
+        return Principal(owner, frozenset(SCOPES))
+    row = db.read(
+        lambda c: c.one(
+            "SELECT owner, scopes FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL",
+            h=hash_token(token),
+        )
+    )
+    if row is None:
+        raise _unauthorized("the token is not valid", "invalid_token")
+    return Principal(row["owner"], frozenset(row["scopes"]))

@@ -1,0 +1,224 @@
+"""PostgreSQL access: one lazy pg8000 connection per worker thread, reconnecting by itself.
+
+Reads that hit a dropped connection retry once on a fresh one. Writes run in an
+explicit transaction and retry once only when the connection failed before
+COMMIT was sent (PostgreSQL rolled the transaction back, so nothing ran); a
+failure during COMMIT has an unknown outcome and is reported, never retried.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pg8000.native
+from pg8000.exceptions import DatabaseError, InterfaceError
+
+from functions.core.errors import Unavailable
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+# SQLSTATEs that mean "this connection is gone or pointed at the wrong server".
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03", "25006")
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """Turn a libpq-style URL into pg8000 keyword arguments (TCP or Unix socket, TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError("DATABASE_URL must start with postgresql://")
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    kwargs: dict[str, Any] = {
+        "user": unquote(parts.username or query.get("user", "postgres")),
+        "database": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
+    }
+    password = parts.password if parts.password is not None else query.get("password")
+    if password:
+        kwargs["password"] = unquote(password)
+    host = query.get("host") or parts.hostname or ""
+    port = parts.port or int(query.get("port", 5432))
+    if host.startswith("/"):
+        kwargs["unix_sock"] = f"{host}/.s.PGSQL.{port}"
+    else:
+        kwargs["host"] = host or "127.0.0.1"
+        kwargs["port"] = port
+    sslmode = query.get("sslmode", "disable")
+    if sslmode in ("require", "prefer", "allow"):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        kwargs["ssl_context"] = context
+    elif sslmode in ("verify-ca", "verify-full"):
+        context = ssl.create_default_context(cafile=query.get("sslrootcert"))
+        context.check_hostname = sslmode == "verify-full"
+        kwargs["ssl_context"] = context
+    return kwargs
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when the error means the connection is unusable (not a bad statement)."""
+    if isinstance(exc, InterfaceError | OSError):
+        return True
+    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        code = str(exc.args[0].get("C", ""))
+        return code.startswith(_CONNECTION_STATES[0]) or code in _CONNECTION_STATES[1:]
+    return False
+
+
+class Connection:
+    """A thin wrapper over a pg8000 native connection that returns rows as dicts."""
+
+    def __init__(self, raw: pg8000.native.Connection) -> None:
+        self.raw = raw
+
+    def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        rows = self.raw.run(sql, **params)
+        if not self.raw.columns:
+            return []
+        names = [c["name"] for c in self.raw.columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def one(self, sql: str, **params: Any) -> dict[str, Any] | None:
+        rows = self.all(sql, **params)
+        return rows[0] if rows else None
+
+    def execute(self, sql: str, **params: Any) -> int:
+        self.raw.run(sql, **params)
+        return self.raw.row_count
+
+
+class _CommitFailed(Exception):
+    """The connection broke while COMMIT was in flight: the outcome is unknown."""
+
+
+class Database:
+    """Lazily opened, per-thread connections to one PostgreSQL database."""
+
+    def __init__(self, url: str, *, statement_timeout_ms: int = 5000, name: str = "todo-platform"):
+        self._kwargs = connect_kwargs(url)
+        self._kwargs.setdefault("application_name", name)
+        self._kwargs.setdefault("timeout", 10)
+        self._statement_timeout_ms = statement_timeout_ms
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._open: set[pg8000.native.Connection] = set()
+
+    def _connect(self) -> Connection:
+        raw = pg8000.native.Connection(**self._kwargs)
+        raw.run(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
+        raw.run("SET TIME ZONE 'UTC'")
+        with self._lock:
+            self._open.add(raw)
+        return Connection(raw)
+
+    def _conn(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = self._connect()
+            except Exception as exc:
+                if is_connection_error(exc):
+                    raise Unavailable("the database is not reachable; retry shortly") from exc
+                raise
+            self._local.conn = conn
+        return conn
+
+    def _discard(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                self._open.discard(conn.raw)
+            # it is already broken; closing is best effort
+            with contextlib.suppress(Exception):
+                conn.raw.close()
+
+    def read(self, work: Callable[[Connection], T]) -> T:
+        """Run read-only work in autocommit; one retry on a fresh connection if it dropped."""
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                return work(conn)
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                self._discard()
+                if attempt == 2:
+                    raise Unavailable("the database connection was lost; retry shortly") from exc
+                log.warning("database connection lost during a read; retrying once")
+        raise AssertionError("unreachable")
+
+    def transaction(self, work: Callable[[Connection], T]) -> T:
+        """Run work in one transaction; retried once only if it provably did not commit."""
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                return self._run_transaction(conn, work)
+            except _CommitFailed as exc:
+                self._discard()
+                raise Unavailable(
+                    "the database connection was lost while committing; the outcome is "
+                    "unknown, retry with the same Idempotency-Key"
+                ) from exc.__cause__
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                self._discard()
+                if attempt == 2:
+                    raise Unavailable("the database connection was lost; retry shortly") from exc
+                log.warning("database connection lost before commit; retrying the transaction")
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _run_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+        conn.raw.run("START TRANSACTION")
+        try:
+            result = work(conn)
+        except BaseException:
+            try:
+                conn.raw.run("ROLLBACK")
+            except Exception as rollback_exc:
+                if not is_connection_error(rollback_exc):
+                    raise
+            raise
+        try:
+            conn.raw.run("COMMIT")
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise _CommitFailed() from exc
+            raise
+        return result
+
+    def ping(self) -> None:
+        self.read(lambda c: c.all("SELECT 1"))
+
+    def close_all(self) -> None:
+        with self._lock:
+            conns, self._open = list(self._open), set()
+        for raw in conns:
+            with contextlib.suppress(Exception):
+                raw.close()
+        self._local = threading.local()
+
+
+_database: Database | None = None
+_database_lock = threading.Lock()
+
+
+def database() -> Database:
+    """The process-wide Database, created once on first use from the settings."""
+    global _database
+    if _database is None:
+        with _database_lock:
+            if _database is None:
+                from functions.core.settings import settings
+
+                s = settings()
+                _database = Database(s.database_url, statement_timeout_ms=s.db_statement_timeout_ms)
+    return _database

@@ -1,0 +1,184 @@
+"""How a function is served over HTTP: routing, health checks, auth, bodies and problem documents.
+
+`http_function(name)` turns a registry entry into the functions-framework target.
+Every error, whatever its cause, leaves as an RFC 9457 problem document.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any, TypeVar
+
+import flask
+from pydantic import BaseModel, ValidationError
+
+from functions.core.auth import Principal, authenticate
+from functions.core.db import Database, database
+from functions.core.errors import (
+    BadRequest,
+    FieldError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ProblemError,
+    Unavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from functions.core.routing import Router
+from functions.core.settings import settings
+from functions.registry import BY_NAME
+
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("todo_platform.http")
+
+MAX_BODY_BYTES = 64 * 1024
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
+    errors = []
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = ".".join(str(part) for part in err["loc"]) or "body"
+        message = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+        errors.append(FieldError(prefix + loc, message))
+    return errors
+
+
+class Call:
+    """One HTTP request to a function: its path parameters, caller and body."""
+
+    def __init__(self, request: flask.Request, params: dict[str, str], db: Database) -> None:
+        self.request = request
+        self.params = params
+        self.db = db
+
+    @cached_property
+    def principal(self) -> Principal:
+        return authenticate(self.db, self.request.headers, settings().internal_token)
+
+    def body(self, model: type[M]) -> M:
+        """The JSON body validated as model: 413, 415, 400 (syntax) or 422 (fields)."""
+        request = self.request
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        data = request.stream.read(MAX_BODY_BYTES + 1)
+        if len(data) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        mimetype = request.mimetype
+        if mimetype != JSON and not mimetype.endswith("+json"):
+            raise UnsupportedMediaType(
+                "send a JSON body with Content-Type: application/json",
+                errors=[FieldError("Content-Type", f"expected {JSON}, got {mimetype or 'none'}")],
+            )
+        try:
+            return model.model_validate_json(data)
+        except ValidationError as exc:
+            if any(e["type"] == "json_invalid" for e in exc.errors()):
+                raise BadRequest(
+                    "the body is not valid JSON", errors=[FieldError("body", "malformed JSON")]
+                ) from None
+            raise ValidationFailed(
+                "the body has invalid fields", errors=field_errors(exc)
+            ) from None
+
+    def query(self, model: type[M]) -> M:
+        """The query string validated as model; repeated or unknown parameters are a 400."""
+        args = self.request.args
+        values: dict[str, str] = {}
+        for name in args:
+            given = args.getlist(name)
+            if len(given) > 1:
+                raise BadRequest(
+                    "a query parameter was given twice",
+                    errors=[FieldError(name, "give this parameter once")],
+                )
+            values[name] = given[0]
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            raise BadRequest("the query has invalid parameters", errors=field_errors(exc)) from None
+
+
+def json_response(
+    payload: BaseModel | Mapping[str, Any],
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> flask.Response:
+    body = (
+        payload.model_dump_json()
+        if isinstance(payload, BaseModel)
+        else json.dumps(payload, separators=(",", ":"))
+    )
+    return flask.Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
+
+
+def problem_response(error: ProblemError, instance: str) -> flask.Response:
+    return flask.Response(
+        json.dumps(error.problem(instance), ensure_ascii=False),
+        status=error.status,
+        headers=error.headers,
+        mimetype=PROBLEM_JSON,
+    )
+
+
+Handler = Callable[[Call], flask.Response]
+
+
+def _load(ref: str) -> Handler:
+    module, _, attribute = ref.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def health(path: str) -> flask.Response | None:
+    """`/healthz`: the process runs; `/readyz`: it can reach the database."""
+    if path == "/healthz":
+        return json_response({"status": "ok"})
+    if path == "/readyz":
+        try:
+            database().ping()
+        except Exception:
+            log.warning("readiness check failed: database unreachable")
+            return problem_response(Unavailable("the database is not reachable"), path)
+        return json_response({"status": "ready"})
+    return None
+
+
+def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
+    """The functions-framework target for the registry entry `name`."""
+    spec = BY_NAME[name]
+    router: Router[str] = Router((r.method, r.path, r.handler) for r in spec.routes)
+    handlers: dict[str, Handler] = {}
+
+    def handle(request: flask.Request) -> flask.Response:
+        path = request.path
+        checked = health(path)
+        if checked is not None:
+            return checked
+        try:
+            match = router.match(request.method, path)
+            if match is None:
+                raise NotFound(f"no route for {path}")
+            if match.target is None:
+                raise MethodNotAllowed(
+                    f"{request.method} is not allowed here",
+                    headers={"Allow": ", ".join(match.allowed)},
+                )
+            handler = handlers.get(match.target)
+            if handler is None:
+                handler = handlers.setdefault(match.target, _load(match.target))
+            return handler(Call(request, match.params, database()))
+        except ProblemError as error:
+            return problem_response(error, path)
+        except Exception:
+            log.exception("unhandled error in %s %s", request.method, path)
+            return problem_response(InternalError("an internal error occurred; it is logged"), path)
+
+    handle.__name__ = handle.__qualname__ = spec.target
+    return handle

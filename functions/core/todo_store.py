@@ -1,0 +1,304 @@
+"""The todo store: every SQL statement on todos, each scoped to its owner and parameterized."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import uuid
+from typing import Any
+
+from functions.core.cursor import InvalidCursor, decode_cursor, encode_cursor
+from functions.core.db import Connection, Database
+from functions.core.errors import (
+    BadRequest,
+    FieldError,
+    IdempotencyConflict,
+    NotFound,
+    ValidationFailed,
+)
+from functions.core.models import ListQuery, Status, Todo, TodoCreate, TodoPatch
+from functions.core.todo_rules import (
+    SORT_KEYS,
+    TodoRef,
+    check_version,
+    request_hash,
+    search_terms,
+)
+
+COLUMNS = (
+    "id, number, title, notes, status, priority, due_at, tags, "
+    "created_at, updated_at, completed_at, version"
+)
+_KEY_TYPES = {
+    "created_at": "timestamptz",
+    "due_key": "timestamptz",
+    "priority_rank": "smallint",
+    "id": "uuid",
+}
+IDEMPOTENCY_TTL = "24 hours"
+
+
+def _todo(row: dict[str, Any]) -> Todo:
+    return Todo.model_validate(row)
+
+
+def _where_ref(ref: TodoRef) -> tuple[str, dict[str, Any]]:
+    if ref.id is not None:
+        return "id = :ref_id", {"ref_id": str(ref.id)}
+    return "number = :ref_number", {"ref_number": ref.number}
+
+
+def _not_found(ref: TodoRef) -> NotFound:
+    name = str(ref.id) if ref.id is not None else f"number {ref.number}"
+    return NotFound(f"no todo {name}")
+
+
+def get_todo(conn: Connection, owner: str, ref: TodoRef, *, lock: bool = False) -> Todo:
+    where, params = _where_ref(ref)
+    row = conn.one(
+        f"SELECT {COLUMNS} FROM todos WHERE owner = :owner AND {where}"
+        + (" FOR UPDATE" if lock else ""),
+        owner=owner,
+        **params,
+    )
+    if row is None:
+        raise _not_found(ref)
+    return _todo(row)
+
+
+def insert_todo(conn: Connection, owner: str, data: TodoCreate) -> Todo:
+    number = conn.one(
+        "INSERT INTO owner_counters AS c (owner, last_number) VALUES (:owner, 1) "
+        "ON CONFLICT (owner) DO UPDATE SET last_number = c.last_number + 1 "
+        "RETURNING last_number",
+        owner=owner,
+    )
+    assert number is not None
+    row = conn.one(
+        f"INSERT INTO todos (id, owner, number, title, notes, priority, due_at, tags) "
+        f"VALUES (:id, :owner, :number, :title, :notes, :priority, :due_at, "
+        f"CAST(:tags AS text[])) RETURNING {COLUMNS}",
+        id=str(uuid.uuid4()),
+        owner=owner,
+        number=number["last_number"],
+        title=data.title,
+        notes=data.notes,
+        priority=data.priority.value,
+        due_at=data.due_at,
+        tags=data.tags,
+    )
+    assert row is not None
+    return _todo(row)
+
+
+def create_todo(
+    db: Database, owner: str, data: TodoCreate, idempotency_key: str | None
+) -> tuple[Todo, bool]:
+    """Create a todo; with a key, a retry of the same body returns the same todo (replayed=True)."""
+    if idempotency_key is None:
+        return db.transaction(lambda c: insert_todo(c, owner, data)), False
+    fingerprint = request_hash(data.model_dump(mode="json"))
+
+    def work(conn: Connection) -> tuple[Todo, bool]:
+        conn.execute(
+            "DELETE FROM idempotency_keys WHERE owner = :owner AND key = :key "
+            f"AND created_at < now() - interval '{IDEMPOTENCY_TTL}'",
+            owner=owner,
+            key=idempotency_key,
+        )
+        # A concurrent request with the same key waits here until the first commits.
+        claimed = conn.one(
+            "INSERT INTO idempotency_keys (owner, key, request_hash) VALUES (:owner, :key, :h) "
+            "ON CONFLICT (owner, key) DO NOTHING RETURNING key",
+            owner=owner,
+            key=idempotency_key,
+            h=fingerprint,
+        )
+        if claimed is None:
+            stored = conn.one(
+                "SELECT request_hash, response_body FROM idempotency_keys "
+                "WHERE owner = :owner AND key = :key",
+                owner=owner,
+                key=idempotency_key,
+            )
+            assert stored is not None
+            if stored["request_hash"] != fingerprint:
+                raise IdempotencyConflict(
+                    "this Idempotency-Key was used with a different body",
+                    errors=[FieldError("Idempotency-Key", "already used with another body")],
+                )
+            return Todo.model_validate_json(stored["response_body"]), True
+        todo = insert_todo(conn, owner, data)
+        conn.execute(
+            "UPDATE idempotency_keys SET status_code = 201, response_body = :body "
+            "WHERE owner = :owner AND key = :key",
+            body=todo.model_dump_json(),
+            owner=owner,
+            key=idempotency_key,
+        )
+        return todo, False
+
+    return db.transaction(work)
+
+
+def update_todo(
+    db: Database, owner: str, ref: TodoRef, patch: TodoPatch, accepted: set[int] | None
+) -> Todo:
+    changes = patch.model_dump(exclude_unset=True)
+    errors = [
+        FieldError(f, "must not be null")
+        for f in ("title", "priority")
+        if f in changes and changes[f] is None
+    ]
+    if errors:
+        raise ValidationFailed("the body has invalid fields", errors=errors)
+    if not changes:
+        raise ValidationFailed(
+            "nothing to change", errors=[FieldError("body", "give at least one field to change")]
+        )
+    if changes.get("notes", "") is None:
+        changes["notes"] = ""
+    if "tags" in changes and changes["tags"] is None:
+        changes["tags"] = []
+    if "priority" in changes:
+        changes["priority"] = changes["priority"].value
+    assignments = ", ".join(
+        f"{name} = CAST(:{name} AS text[])" if name == "tags" else f"{name} = :{name}"
+        for name in changes
+    )
+
+    def work(conn: Connection) -> Todo:
+        current = get_todo(conn, owner, ref, lock=True)
+        check_version(current.version, accepted)
+        row = conn.one(
+            f"UPDATE todos SET {assignments}, updated_at = now(), version = version + 1 "
+            f"WHERE id = :id RETURNING {COLUMNS}",
+            id=str(current.id),
+            **changes,
+        )
+        assert row is not None
+        return _todo(row)
+
+    return db.transaction(work)
+
+
+def set_status(
+    db: Database, owner: str, ref: TodoRef, status: Status, accepted: set[int] | None
+) -> Todo:
+    """Complete or reopen; doing it to a todo already in that state changes nothing."""
+
+    def work(conn: Connection) -> Todo:
+        current = get_todo(conn, owner, ref, lock=True)
+        check_version(current.version, accepted)
+        if current.status == status:
+            return current
+        row = conn.one(
+            "UPDATE todos SET status = :status, updated_at = now(), version = version + 1, "
+            "completed_at = CASE WHEN :status = 'done' THEN now() END "
+            f"WHERE id = :id RETURNING {COLUMNS}",
+            status=status.value,
+            id=str(current.id),
+        )
+        assert row is not None
+        return _todo(row)
+
+    return db.transaction(work)
+
+
+def delete_todo(db: Database, owner: str, ref: TodoRef, accepted: set[int] | None) -> Todo:
+    def work(conn: Connection) -> Todo:
+        current = get_todo(conn, owner, ref, lock=True)
+        check_version(current.version, accepted)
+        conn.execute("DELETE FROM todos WHERE id = :id", id=str(current.id))
+        return current
+
+    return db.transaction(work)
+
+
+_cursor_key: bytes | None = None
+_cursor_key_lock = threading.Lock()
+
+
+def cursor_key(db: Database) -> bytes:
+    """The database's cursor-signing key, read once per process."""
+    global _cursor_key
+    if _cursor_key is None:
+        with _cursor_key_lock:
+            if _cursor_key is None:
+                row = db.read(
+                    lambda c: c.one("SELECT value FROM platform_secrets WHERE name = 'cursor_key'")
+                )
+                assert row is not None, "migrations have not been applied"
+                _cursor_key = row["value"].encode()
+    return _cursor_key
+
+
+def _scope_of(owner: str, query: ListQuery) -> str:
+    """Ties a cursor to its owner and to the filters and sort it was issued for."""
+    shape = query.model_dump(mode="json", exclude={"cursor", "limit"})
+    raw = json.dumps([owner, shape], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+def list_todos(db: Database, owner: str, query: ListQuery) -> tuple[list[Todo], str | None]:
+    key = SORT_KEYS[query.sort]
+    signing_key = cursor_key(db)
+    scope = _scope_of(owner, query)
+    conditions = ["owner = :owner"]
+    params: dict[str, Any] = {"owner": owner, "limit": query.limit + 1}
+    if query.status is not None:
+        conditions.append("status = :status")
+        params["status"] = query.status.value
+    if query.tag is not None:
+        conditions.append("tags @> ARRAY[CAST(:tag AS text)]")
+        params["tag"] = query.tag
+    if query.due_before is not None:
+        conditions.append("due_at < :due_before")
+        params["due_before"] = query.due_before
+    if query.due_after is not None:
+        conditions.append("due_at >= :due_after")
+        params["due_after"] = query.due_after
+    if query.q is not None:
+        conditions.append("search @@ to_tsquery('simple', :tsquery)")
+        params["tsquery"] = search_terms(query.q)
+    columns = ", ".join(key.columns)
+    if query.cursor is not None:
+        try:
+            position = decode_cursor(signing_key, query.cursor)
+        except InvalidCursor as exc:
+            error = FieldError("cursor", str(exc))
+            raise BadRequest("the cursor is not valid", errors=[error]) from None
+        values = position.get("k")
+        if (
+            position.get("s") != scope
+            or not isinstance(values, list)
+            or len(values) != len(key.columns)
+        ):
+            raise BadRequest(
+                "the cursor belongs to another query",
+                errors=[FieldError("cursor", "use it with the same owner, filters and sort")],
+            )
+        bounds = []
+        for i, (column, value) in enumerate(zip(key.columns, values, strict=True)):
+            params[f"k{i}"] = value
+            bounds.append(f"CAST(:k{i} AS {_KEY_TYPES[column]})")
+        conditions.append(f"({columns}) {'<' if key.descending else '>'} ({', '.join(bounds)})")
+    direction = " DESC" if key.descending else ""
+    order = ", ".join(column + direction for column in key.columns)
+    key_texts = ", ".join(f"{c}::text AS k{i}" for i, c in enumerate(key.columns))
+    rows = db.read(
+        lambda c: c.all(
+            f"SELECT {COLUMNS}, {key_texts} FROM todos WHERE {' AND '.join(conditions)} "
+            f"ORDER BY {order} LIMIT :limit",
+            **params,
+        )
+    )
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        next_cursor = encode_cursor(
+            signing_key, {"s": scope, "k": [last[f"k{i}"] for i in range(len(key.columns))]}
+        )
+    return [_todo(row) for row in rows], next_cursor

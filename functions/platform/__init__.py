@@ -1,0 +1,1 @@
+"""The local platform: embedded PostgreSQL, the gateway and the `todo-platform` command."""

@@ -1,0 +1,118 @@
+"""An embedded PostgreSQL (the `pgserver` wheel's binaries) for `todo-platform up` and the tests.
+
+The server listens on a Unix socket only, keeps its data in a local directory
+between runs, and is shared: a second process (`todo-platform token create`)
+attaches to the running server instead of starting another one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+DATABASE = "todo"
+
+
+def _pgserver() -> Any:
+    # pgserver computes a runtime directory at import and warns when XDG_RUNTIME_DIR is unset.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver._commands
+
+    return pgserver
+
+
+class EmbeddedPostgres:
+    """One embedded server over `data_dir`; `url` is its DATABASE_URL once started."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self._server: Any = None
+
+    def start(self) -> str:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = _pgserver().get_server(self.data_dir, cleanup_mode="stop")
+        self._ensure_database()
+        return self.url
+
+    @property
+    def socket_dir(self) -> str:
+        info = self._server.get_postmaster_info()
+        return str(info.socket_dir)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@/{DATABASE}?host={quote(self.socket_dir)}"
+
+    def _ensure_database(self) -> None:
+        import pg8000.native
+
+        conn = pg8000.native.Connection(
+            user="postgres", unix_sock=f"{self.socket_dir}/.s.PGSQL.5432", database="postgres"
+        )
+        try:
+            if not conn.run("SELECT 1 FROM pg_database WHERE datname = :d", d=DATABASE):
+                conn.run(f'CREATE DATABASE "{DATABASE}"')
+        finally:
+            conn.close()
+
+    def _pg_ctl(self, *args: str) -> None:
+        commands = _pgserver()._commands
+        commands.pg_ctl(list(args), pgdata=self.data_dir, user=self._server.system_user, timeout=60)
+
+    def restart(self) -> None:
+        """A clean restart (every client connection is dropped), as in a rolling update."""
+        self._pg_ctl("-w", "-m", "fast", "restart")
+        self._wait_ready()
+
+    def crash_and_start(self) -> None:
+        """SIGKILL the server and all its backends, as when its machine dies; then start it.
+
+        Crash recovery replays the WAL, so every committed transaction is back.
+        """
+        import psutil
+
+        pid = int((self.data_dir / "postmaster.pid").read_text().split()[0])
+        postmaster = psutil.Process(pid)
+        processes = [postmaster, *postmaster.children(recursive=True)]
+        for process in processes:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(processes, timeout=30)
+        self._pg_ctl(
+            "-w",
+            "-o",
+            '-h ""',
+            "-o",
+            f"-k {self.socket_dir}",
+            "-l",
+            str(self.data_dir / "log"),
+            "start",
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        import pg8000.native
+
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                pg8000.native.Connection(
+                    user="postgres", unix_sock=f"{self.socket_dir}/.s.PGSQL.5432", database=DATABASE
+                ).close()
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
