@@ -7,9 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from knative_manifests import REPO_ROOT, crd_schema_dir, crd_schema_path, render, validate_object
 
 from functions.registry import FUNCTIONS, FunctionSpec
+from tests.knative_manifests import (
+    REPO_ROOT,
+    crd_schema_dir,
+    crd_schema_path,
+    render,
+    validate_object,
+)
 
 BASE = REPO_ROOT / "knative" / "base"
 IMAGE_REPOSITORY = "ghcr.io/todo-platform/todo-platform"

@@ -1,0 +1,70 @@
+"""Shared fixtures: a real embedded PostgreSQL, the functions as real HTTP servers, owners."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from functions.core.auth import READ, WRITE, create_token
+from functions.core.db import Database
+from functions.core.migrate import apply_migrations
+from functions.platform.embedded_pg import EmbeddedPostgres
+from functions.registry import FUNCTIONS
+from tests.servers import Api, FunctionServer
+
+INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL server of our own (restartable, killable), migrated."""
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    apply_migrations(server.start())
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def db(pg: EmbeddedPostgres) -> Iterator[Database]:
+    database = Database(pg.url)
+    yield database
+    database.close_all()
+
+
+@pytest.fixture(scope="session")
+def servers(pg: EmbeddedPostgres) -> Iterator[dict[str, FunctionServer]]:
+    env = {"DATABASE_URL": pg.url, "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN, "LOG_LEVEL": "WARNING"}
+    started = {spec.name: FunctionServer(spec, env) for spec in FUNCTIONS}
+    try:
+        for server in started.values():
+            server.wait()
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def api(servers: dict[str, FunctionServer]) -> Api:
+    return Api(servers)
+
+
+class Owner:
+    """A fresh owner with a read-write token and a read-only token."""
+
+    def __init__(self, db: Database) -> None:
+        self.name = f"user-{uuid.uuid4().hex[:12]}"
+        self.token = create_token(db, self.name, [READ, WRITE])
+        self.read_token = create_token(db, self.name, [READ])
+
+
+@pytest.fixture
+def alice(db: Database) -> Owner:
+    return Owner(db)
+
+
+@pytest.fixture
+def bob(db: Database) -> Owner:
+    return Owner(db)
