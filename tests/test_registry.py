@@ -1,0 +1,66 @@
+"""The function registry: every entry resolves to a real target and handlers, lazily."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import types
+
+import pytest
+
+from functions.registry import BY_TARGET, FUNCTIONS, FunctionSpec
+from tests.servers import ROOT
+
+
+def test_names_and_targets_are_unique() -> None:
+    assert len({s.name for s in FUNCTIONS}) == len(FUNCTIONS)
+    assert len(BY_TARGET) == len(FUNCTIONS)
+
+
+def test_routes_are_unique_across_functions() -> None:
+    routes = [(r.method, r.path) for s in FUNCTIONS for r in s.routes]
+    assert len(routes) == len(set(routes))
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
+def test_target_is_a_plain_function_and_handlers_resolve(spec: FunctionSpec) -> None:
+    module = importlib.import_module(spec.module)
+    # functions-framework accepts only plain functions as targets.
+    assert isinstance(getattr(module, spec.target), types.FunctionType)
+    for route in spec.routes:
+        module_name, _, attribute = route.handler.partition(":")
+        assert callable(getattr(importlib.import_module(module_name), attribute))
+
+
+_PROBE = """
+import json, sys
+import functions.main as main
+getattr(main, sys.argv[1])
+heavy = [m for m in ("mcp", "openai", "functions.todo_create", "functions.todo_list",
+                     "functions.todo_get", "functions.todo_update", "functions.todo_complete",
+                     "functions.todo_delete") if m in sys.modules]
+print(json.dumps(heavy))
+"""
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
+def test_a_function_imports_only_its_own_module(spec: FunctionSpec) -> None:
+    """Cold start: resolving one target loads that function alone, never mcp or openai."""
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, spec.target],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert json.loads(out.stdout) == [spec.module]
+
+
+def test_unknown_target_is_an_attribute_error() -> None:
+    import functions.main as main
+
+    with pytest.raises(AttributeError):
+        main.no_such_function  # noqa: B018
