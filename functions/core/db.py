@@ -76,9 +76,22 @@ class Connection:
 
     def __init__(self, raw: pg8000.native.Connection) -> None:
         self.raw = raw
+        # True once pg8000 failed on our side mid-statement (a value it cannot encode or
+        # decode): replies may be left unread, and the next statement would read this one's
+        # answers as its own. Such a connection is closed, never reused.
+        self.broken = False
+
+    def _run(self, sql: str, params: dict[str, Any]) -> Any:
+        try:
+            return self.raw.run(sql, **params)
+        except DatabaseError:
+            raise  # the server's error: pg8000 read up to ReadyForQuery, still in step
+        except BaseException:
+            self.broken = True
+            raise
 
     def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        rows = self.raw.run(sql, **params)
+        rows = self._run(sql, params)
         if not self.raw.columns:
             return []
         names = [c["name"] for c in self.raw.columns]
@@ -89,7 +102,7 @@ class Connection:
         return rows[0] if rows else None
 
     def execute(self, sql: str, **params: Any) -> int:
-        self.raw.run(sql, **params)
+        self._run(sql, params)
         return self.raw.row_count
 
 
@@ -147,6 +160,8 @@ class Database:
                 return work(conn)
             except Exception as exc:
                 if not is_connection_error(exc):
+                    if conn.broken:
+                        self._discard()
                     raise
                 self._discard()
                 if attempt == 2:
@@ -168,6 +183,8 @@ class Database:
                 ) from exc.__cause__
             except Exception as exc:
                 if not is_connection_error(exc):
+                    if conn.broken:
+                        self._discard()  # closing it rolls the transaction back
                     raise
                 self._discard()
                 if attempt == 2:
@@ -181,6 +198,8 @@ class Database:
         try:
             result = work(conn)
         except BaseException:
+            if conn.broken:
+                raise  # out of step: a ROLLBACK would read stale replies; the caller closes it
             try:
                 conn.raw.run("ROLLBACK")
             except Exception as rollback_exc:
