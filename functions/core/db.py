@@ -33,15 +33,20 @@ def connect_kwargs(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("DATABASE_URL must start with postgresql://")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}  # values come out decoded
     kwargs: dict[str, Any] = {
-        "user": unquote(parts.username or query.get("user", "postgres")),
+        "user": unquote(parts.username) if parts.username else query.get("user", "postgres"),
         "database": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
     }
-    password = parts.password if parts.password is not None else query.get("password")
+    password = unquote(parts.password) if parts.password is not None else query.get("password")
     if password:
-        kwargs["password"] = unquote(password)
-    host = query.get("host") or parts.hostname or ""
+        kwargs["password"] = password
+    # libpq names a socket directory in the host part as %2F…; hostname would lowercase it
+    raw_host = parts.netloc.rpartition("@")[2]
+    if parts.port is not None:
+        raw_host = raw_host.rpartition(":")[0]
+    socket_host = unquote(raw_host) if raw_host[:3].upper() == "%2F" else None
+    host = query.get("host") or socket_host or parts.hostname or ""
     port = parts.port or int(query.get("port", 5432))
     if host.startswith("/"):
         kwargs["unix_sock"] = f"{host}/.s.PGSQL.{port}"
