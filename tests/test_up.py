@@ -20,6 +20,7 @@ import psutil
 import pytest
 import requests
 
+from functions.platform.up import curl_examples
 from tests.servers import ROOT
 
 COMMAND = str(Path(sys.executable).with_name("todo-platform"))
@@ -183,6 +184,12 @@ def test_a_token_created_beside_up_works_through_its_gateway(platform: Platform)
     assert [t["title"] for t in listed] == ["bob's"]
     # The command let go of the shared server without stopping it.
     assert requests.get(platform.url + "/readyz", timeout=10).status_code == 200
+
+
+def test_the_readme_shows_the_examples_up_prints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for command in curl_examples("http://127.0.0.1:8080", 1):
+        assert command in readme
 
 
 @pytest.mark.slow
