@@ -27,6 +27,9 @@ POD_SPEC_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "DaemonSet": (("spec", "template", "spec"),),
     "Pooler": (("spec", "template", "spec"),),
 }
+# Kinds whose operator sets the container security context itself (CNPG runs PgBouncer as
+# its own non-root user); a template that set it would replace the operator's hardening.
+OPERATOR_SECURED = {"Pooler"}
 # CNPG keeps secret selectors ({name, key}) under these keys.
 _SECRET_SELECTOR_PARENTS = {
     "s3Credentials",
@@ -132,11 +135,18 @@ def check_trigger_subscribers(objects: list[Obj]) -> list[str]:
 
 
 def check_images_pinned(objects: list[Obj]) -> list[str]:
-    """No container image is untagged or `latest`."""
+    """No container image (nor a CNPG Cluster's imageName) is untagged or `latest`."""
     problems = []
     for obj in objects:
-        for _, container in containers(obj):
-            image = str(container.get("image", ""))
+        # An operator-managed template may leave the image to the operator.
+        images = [
+            str(c.get("image", ""))
+            for _, c in containers(obj)
+            if "image" in c or obj.get("kind") not in OPERATOR_SECURED
+        ]
+        if obj.get("kind") == "Cluster" and "imageName" in (obj.get("spec") or {}):
+            images.append(str(obj["spec"]["imageName"]))
+        for image in images:
             if image_tag(image) in (None, "latest"):
                 problems.append(f"{obj.get('kind')}/{name_of(obj)}: image {image!r} is not pinned")
     return problems
@@ -152,7 +162,8 @@ def check_containers_hardened(objects: list[Obj]) -> list[str]:
             security = container.get("securityContext") or {}
             non_root = security.get("runAsNonRoot", pod_security.get("runAsNonRoot"))
             uid = security.get("runAsUser", pod_security.get("runAsUser"))
-            if non_root is not True or uid == 0:
+            operator_secured = obj.get("kind") in OPERATOR_SECURED
+            if not operator_secured and (non_root is not True or uid == 0):
                 problems.append(f"{where} container {container.get('name')}: not runAsNonRoot")
             resources = container.get("resources") or {}
             requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
