@@ -51,6 +51,23 @@ def crd_schema_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def schema_dir_or_skip() -> Path:
+    """The CRD schema directory; skips the calling test (saying why) when it is absent.
+
+    With REQUIRE_CRD_SCHEMAS=1 (CI) an absent directory fails the test instead: there,
+    a skipped validation would look like a passed one.
+    """
+    import pytest
+
+    schema_dir = crd_schema_dir()
+    if schema_dir is None:
+        message = f"CRD schema directory {crd_schema_path()} is absent (set CRD_SCHEMA_DIR)"
+        if os.environ.get("REQUIRE_CRD_SCHEMAS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return schema_dir
+
+
 def describe(obj: dict[str, Any]) -> str:
     """`apiVersion Kind/name`, for messages."""
     name = (obj.get("metadata") or {}).get("name", "<unnamed>")

@@ -18,8 +18,8 @@ from tests import manifest_checks as checks
 from tests.knative_manifests import (
     REPO_ROOT,
     crd_schema_dir,
-    crd_schema_path,
     render,
+    schema_dir_or_skip,
     unpublished_schema_reason,
     validate_object,
 )
@@ -62,9 +62,7 @@ def _seconds(duration: str) -> int:
 
 def validate_all(objects: list[dict[str, Any]]) -> list[str]:
     """Schema errors of every object; the schema dir must exist (else the test skips)."""
-    schema_dir = crd_schema_dir()
-    if schema_dir is None:
-        pytest.skip(f"CRD schema directory {crd_schema_path()} is absent (set CRD_SCHEMA_DIR)")
+    schema_dir = schema_dir_or_skip()
     reasons = sorted(
         {r for o in objects if (r := unpublished_schema_reason(o, schema_dir)) is not None}
     )
