@@ -33,15 +33,20 @@ def connect_kwargs(url: str) -> dict[str, Any]:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError("DATABASE_URL must start with postgresql://")
-    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}  # values come out decoded
     kwargs: dict[str, Any] = {
-        "user": unquote(parts.username or query.get("user", "postgres")),
+        "user": unquote(parts.username) if parts.username else query.get("user", "postgres"),
         "database": unquote(parts.path.lstrip("/")) or query.get("dbname", "postgres"),
     }
-    password = parts.password if parts.password is not None else query.get("password")
+    password = unquote(parts.password) if parts.password is not None else query.get("password")
     if password:
-        kwargs["password"] = unquote(password)
-    host = query.get("host") or parts.hostname or ""
+        kwargs["password"] = password
+    # libpq names a socket directory in the host part as %2F…; hostname would lowercase it
+    raw_host = parts.netloc.rpartition("@")[2]
+    if parts.port is not None:
+        raw_host = raw_host.rpartition(":")[0]
+    socket_host = unquote(raw_host) if raw_host[:3].upper() == "%2F" else None
+    host = query.get("host") or socket_host or parts.hostname or ""
     port = parts.port or int(query.get("port", 5432))
     if host.startswith("/"):
         kwargs["unix_sock"] = f"{host}/.s.PGSQL.{port}"
@@ -76,9 +81,22 @@ class Connection:
 
     def __init__(self, raw: pg8000.native.Connection) -> None:
         self.raw = raw
+        # True once pg8000 failed on our side mid-statement (a value it cannot encode or
+        # decode): replies may be left unread, and the next statement would read this one's
+        # answers as its own. Such a connection is closed, never reused.
+        self.broken = False
+
+    def _run(self, sql: str, params: dict[str, Any]) -> Any:
+        try:
+            return self.raw.run(sql, **params)
+        except DatabaseError:
+            raise  # the server's error: pg8000 read up to ReadyForQuery, still in step
+        except BaseException:
+            self.broken = True
+            raise
 
     def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        rows = self.raw.run(sql, **params)
+        rows = self._run(sql, params)
         if not self.raw.columns:
             return []
         names = [c["name"] for c in self.raw.columns]
@@ -89,7 +107,7 @@ class Connection:
         return rows[0] if rows else None
 
     def execute(self, sql: str, **params: Any) -> int:
-        self.raw.run(sql, **params)
+        self._run(sql, params)
         return self.raw.row_count
 
 
@@ -147,6 +165,8 @@ class Database:
                 return work(conn)
             except Exception as exc:
                 if not is_connection_error(exc):
+                    if conn.broken:
+                        self._discard()
                     raise
                 self._discard()
                 if attempt == 2:
@@ -168,6 +188,8 @@ class Database:
                 ) from exc.__cause__
             except Exception as exc:
                 if not is_connection_error(exc):
+                    if conn.broken:
+                        self._discard()  # closing it rolls the transaction back
                     raise
                 self._discard()
                 if attempt == 2:
@@ -181,6 +203,8 @@ class Database:
         try:
             result = work(conn)
         except BaseException:
+            if conn.broken:
+                raise  # out of step: a ROLLBACK would read stale replies; the caller closes it
             try:
                 conn.raw.run("ROLLBACK")
             except Exception as rollback_exc:

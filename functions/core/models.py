@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _storable(value: str) -> str:
@@ -21,7 +22,29 @@ def _storable(value: str) -> str:
     return value
 
 
+_DATE_TIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _date_time_text(value: Any) -> Any:
+    # Pydantic would read a number (or a string of digits) as a Unix timestamp.
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string with a time zone")
+
+
+def _representable(value: datetime) -> datetime:
+    # Year 1 at +01:00 is year 0 in UTC: neither Python nor the driver can hold that instant.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must fall within the years 1 to 9999 in UTC") from None
+    return value
+
+
 Text = Annotated[str, AfterValidator(_storable)]
+DateTime = Annotated[
+    AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_representable)
+]
 Title = Annotated[Text, Field(min_length=1, max_length=500, description="1–500 characters.")]
 Notes = Annotated[Text, Field(max_length=10_000, description="Up to 10 000 characters.")]
 Tag = Annotated[Text, Field(min_length=1, max_length=64, pattern=r"^\S+$")]
@@ -60,7 +83,7 @@ class TodoCreate(_Strict):
     title: Title
     notes: Notes = ""
     priority: Priority = Priority.normal
-    due_at: AwareDatetime | None = Field(
+    due_at: DateTime | None = Field(
         default=None, description="RFC 3339 date-time with a time zone."
     )
     tags: Tags = Field(default_factory=list)
@@ -72,7 +95,7 @@ class TodoPatch(_Strict):
     title: Title | None = None
     notes: Notes | None = None
     priority: Priority | None = None
-    due_at: AwareDatetime | None = None
+    due_at: DateTime | None = None
     tags: Tags | None = None
 
 
@@ -105,8 +128,8 @@ class ListQuery(_Strict):
 
     status: Status | None = None
     tag: Tag | None = None
-    due_before: AwareDatetime | None = None
-    due_after: AwareDatetime | None = None
+    due_before: DateTime | None = None
+    due_after: DateTime | None = None
     q: Annotated[Text, Field(min_length=1, max_length=200)] | None = None
     sort: Sort = Sort.created_desc
     limit: int = Field(default=50, ge=1, le=200)

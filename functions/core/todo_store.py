@@ -37,6 +37,13 @@ _KEY_TYPES = {
     "id": "uuid",
 }
 IDEMPOTENCY_TTL = "24 hours"
+# Every word of the search as a prefix (`mil` finds `milk`), all required. The words come from
+# to_tsvector with the configuration of the `search` column, so they match what was indexed.
+SEARCH_QUERY = (
+    r"(SELECT CAST(string_agg('''' || replace(replace(word, '\', '\\'), '''', '''''') "
+    r"|| ''':*', ' & ') AS tsquery) "
+    r"FROM unnest(tsvector_to_array(to_tsvector('simple', :q))) AS word)"
+)
 
 
 def _todo(row: dict[str, Any]) -> Todo:
@@ -260,8 +267,8 @@ def list_todos(db: Database, owner: str, query: ListQuery) -> tuple[list[Todo], 
         conditions.append("due_at >= :due_after")
         params["due_after"] = query.due_after
     if query.q is not None:
-        conditions.append("search @@ to_tsquery('simple', :tsquery)")
-        params["tsquery"] = search_terms(query.q)
+        conditions.append(f"search @@ {SEARCH_QUERY}")
+        params["q"] = search_terms(query.q)
     columns = ", ".join(key.columns)
     if query.cursor is not None:
         try:

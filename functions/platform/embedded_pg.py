@@ -37,9 +37,26 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_holders()
         self._server = _pgserver().get_server(self.data_dir, cleanup_mode="stop")
         self._ensure_database()
         return self.url
+
+    def _forget_dead_holders(self) -> None:
+        """Drop processes that died without letting go (SIGKILL, OOM) from pgserver's count.
+
+        pgserver stops the server when its last holder exits, but never forgets a
+        holder that was killed: the server would then outlive every later run.
+        """
+        import psutil
+
+        pgserver = _pgserver()
+        holders = pgserver.utils.DiskList(self.data_dir / ".handle_pids.json")
+        with pgserver.postgres_server.PostgresServer._lock:
+            pids = holders.get()
+            alive = [pid for pid in pids if psutil.pid_exists(pid)]
+            if alive != pids:
+                holders.put(alive)
 
     @property
     def socket_dir(self) -> str:

@@ -1,0 +1,91 @@
+"""The local gateway: every registered function behind one WSGI app, on its production paths.
+
+Each function runs as the very functions-framework app its container runs
+(`functions_framework.create_app(target, functions/main.py)`), created on the
+first request that needs it. A request goes to the function whose registry
+route matches its method and path, in-process: no proxy hop, no second server,
+so the gateway adds a route lookup and nothing else (DESIGN §8 budget).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from functions.core.errors import InternalError, MethodNotAllowed, NotFound, ProblemError
+from functions.core.http import health, problem_response
+from functions.core.routing import Router
+from functions.registry import FUNCTIONS, FunctionSpec
+
+log = logging.getLogger("todo_platform.gateway")
+
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+SOURCE = str(Path(__file__).resolve().parents[1] / "main.py")
+# Asked of the gateway itself; `/<function>/healthz` asks one function's own app.
+HEALTH_PATHS = ("/healthz", "/readyz")
+
+
+class Gateway:
+    """A WSGI app that dispatches each request to the function that owns its route."""
+
+    def __init__(self, functions: Sequence[FunctionSpec] = FUNCTIONS, source: str = SOURCE) -> None:
+        self.functions = {spec.name: spec for spec in functions}
+        self.source = source
+        self.router: Router[str] = Router(
+            (route.method, route.path, spec.name) for spec in functions for route in spec.routes
+        )
+        self._apps: dict[str, WSGIApp] = {}
+        self._lock = threading.Lock()
+
+    def app(self, name: str) -> WSGIApp:
+        """The function's functions-framework app, created once, exactly as its container does."""
+        app = self._apps.get(name)
+        if app is None:
+            with self._lock:
+                app = self._apps.get(name)
+                if app is None:
+                    import functions_framework
+
+                    app = functions_framework.create_app(self.functions[name].target, self.source)
+                    self._apps[name] = app
+        return app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or "/"
+        match = self.router.match(environ["REQUEST_METHOD"], path)
+        if match is not None and match.target is not None:
+            return self._forward(match.target, environ, start_response)
+        if path in HEALTH_PATHS:
+            response = health(path)
+            assert response is not None
+            return response(environ, start_response)
+        name, _, rest = path[1:].partition("/")
+        if name in self.functions and "/" + rest in HEALTH_PATHS:
+            # The function's own app answers, so this also proves it imports and starts.
+            return self._forward(name, {**environ, "PATH_INFO": "/" + rest}, start_response)
+        error: ProblemError
+        if match is None:
+            error = NotFound(f"no route for {path}")
+        else:
+            error = MethodNotAllowed(
+                f"{environ['REQUEST_METHOD']} is not allowed here",
+                headers={"Allow": ", ".join(match.allowed)},
+            )
+        return problem_response(error, path)(environ, start_response)
+
+    def _forward(
+        self, name: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        try:
+            app = self.app(name)
+        except Exception:
+            # Not cached: the next request tries again, e.g. after the code is fixed.
+            log.exception("function %s failed to load", name)
+            error = InternalError(f"the function {name} failed to load; see the server log")
+            return problem_response(error, environ.get("PATH_INFO", "/"))(environ, start_response)
+        return app(environ, start_response)

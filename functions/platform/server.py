@@ -1,0 +1,131 @@
+"""Serves the gateway with gunicorn, configured as functions-framework serves one function.
+
+The gunicorn master never imports the functions: the worker builds the gateway
+after the fork. With `reload`, a changed file ends the worker and a fresh one
+(re)imports our code and applies pending migrations, so edits take effect
+without a manual restart.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import gunicorn.app.base
+
+log = logging.getLogger("todo_platform.server")
+
+PACKAGE = Path(__file__).resolve().parents[1]
+# Globs are expanded on every poll, so new files and modules not yet imported count too.
+RELOAD_EXTRA_FILES = (
+    str(PACKAGE / "**" / "*.py"),
+    str(PACKAGE / "core" / "migrations" / "*.sql"),
+    # A directory's mtime changes when a file is added: a new migration reloads too.
+    str(PACKAGE / "core" / "migrations"),
+)
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class GatewayServer(gunicorn.app.base.BaseApplication):
+    """gunicorn, one gthread worker, serving the gateway; `on_ready` gets the bound host, port."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        reload: bool = False,
+        on_ready: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.reload = reload
+        self.on_ready = on_ready
+        self.options: dict[str, Any] = {
+            "bind": bind_address(host, port),
+            "workers": 1,
+            "worker_class": "gthread",
+            "threads": int(os.environ.get("THREADS", 8)),
+            # functions-framework's own values: no request-line limit, no worker timeout.
+            "limit_request_line": 0,
+            "timeout": int(os.environ.get("CLOUD_RUN_TIMEOUT_SECONDS", 0)),
+            "graceful_timeout": 10,
+            "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "info" if reload else "warning"),
+            "proc_name": "todo-platform",
+            "when_ready": self._when_ready,
+        }
+        if reload:
+            self.options.update(
+                reload=True, reload_engine="auto", reload_extra_files=list(RELOAD_EXTRA_FILES)
+            )
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        # gunicorn ≥ 25 opens a control socket at one fixed path per user, which two
+        # platforms (or the tests) would fight over; nothing here uses it.
+        if "control_socket_disable" in self.cfg.settings:
+            self.cfg.set("control_socket_disable", True)
+
+    def _when_ready(self, arbiter: Any) -> None:
+        if self.on_ready is not None:
+            host, port = arbiter.LISTENERS[0].sock.getsockname()[:2]
+            self.on_ready(host, port)
+
+    def load(self) -> Any:
+        """Runs in the worker, after the fork."""
+        if not self.reload:
+            from functions.platform.gateway import Gateway
+
+            return Gateway()
+        try:
+            return _fresh_gateway()
+        except Exception as exc:
+            # Keep the worker up so the reloader sees the fix; the traceback goes to the log.
+            log.exception("the platform failed to load; fix the code and save to reload")
+            return _failure_app(f"{type(exc).__name__}: {exc}")
+
+
+def _fresh_gateway() -> Any:
+    # The master imported some of our modules (migrations, tokens) before the code changed;
+    # forget them all so this worker runs what is on disk now.
+    for name in [m for m in sys.modules if m == "functions" or m.startswith("functions.")]:
+        del sys.modules[name]
+    sys.modules.pop("main", None)
+    from functions.core.migrate import apply_migrations
+    from functions.core.settings import settings
+    from functions.platform.gateway import Gateway
+
+    applied = apply_migrations(settings().database_url)
+    if applied:
+        log.warning("applied migrations %s", ", ".join(applied))
+    return Gateway()
+
+
+def _failure_app(error: str) -> Any:
+    """Answers every request with a 500 problem document until the code loads again."""
+    # Built by hand: functions.core may be the very code that failed to import.
+    body = json.dumps(
+        {
+            "type": "https://todo-platform.dev/problems/internal",
+            "title": "Internal error",
+            "status": 500,
+            "detail": f"the platform failed to load ({error}); fix it and save to reload",
+        }
+    ).encode()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response(
+            "500 Internal Server Error",
+            [("Content-Type", "application/problem+json"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
+
+    return app
