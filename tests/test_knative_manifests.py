@@ -12,8 +12,8 @@ from functions.registry import FUNCTIONS, FunctionSpec
 from tests.knative_manifests import (
     REPO_ROOT,
     crd_schema_dir,
-    crd_schema_path,
     render,
+    schema_dir_or_skip,
     validate_object,
 )
 
@@ -51,10 +51,7 @@ def services(rendered: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _schema_dir_or_skip() -> Path:
-    schema_dir = crd_schema_dir()
-    if schema_dir is None:
-        pytest.skip(f"CRD schema directory {crd_schema_path()} is absent (set CRD_SCHEMA_DIR)")
-    return schema_dir
+    return schema_dir_or_skip()
 
 
 def _rendered_object(rendered: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
