@@ -18,6 +18,7 @@ import pytest
 
 from functions.core.auth import READ, authenticate
 from functions.core.db import Database
+from functions.core.migrate import available
 from functions.core.openapi import build_openapi
 from functions.platform.embedded_pg import EmbeddedPostgres
 from tests.servers import ROOT
@@ -72,7 +73,8 @@ def test_migrate_without_database_url_uses_the_embedded_database_and_is_idempote
 ) -> None:
     first = todo_platform("migrate", "--data-dir", str(data_dir))
     assert first.returncode == 0, first.stderr
-    assert first.stdout.startswith("applied 0001_todos to embedded PostgreSQL in ")
+    versions = ", ".join(m.version for m in available())
+    assert first.stdout.startswith(f"applied {versions} to embedded PostgreSQL in ")
     assert (data_dir / "postgres" / "PG_VERSION").exists()
 
     again = todo_platform("migrate", "--data-dir", str(data_dir))

@@ -118,19 +118,19 @@ class _CommitFailed(Exception):
 class Database:
     """Lazily opened, per-thread connections to one PostgreSQL database."""
 
-    def __init__(self, url: str, *, statement_timeout_ms: int = 5000, name: str = "todo-platform"):
+    def __init__(self, url: str, *, name: str = "todo-platform"):
         self._kwargs = connect_kwargs(url)
         self._kwargs.setdefault("application_name", name)
         self._kwargs.setdefault("timeout", 10)
-        self._statement_timeout_ms = statement_timeout_ms
+        # A startup parameter, not a SET: PgBouncer re-applies it on every server connection.
+        # Statement timeouts are database defaults (migration 0002) for the same reason.
+        self._kwargs.setdefault("startup_params", {"TimeZone": "UTC"})
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[pg8000.native.Connection] = set()
 
     def _connect(self) -> Connection:
         raw = pg8000.native.Connection(**self._kwargs)
-        raw.run(f"SET statement_timeout = {int(self._statement_timeout_ms)}")
-        raw.run("SET TIME ZONE 'UTC'")
         with self._lock:
             self._open.add(raw)
         return Connection(raw)
@@ -244,5 +244,5 @@ def database() -> Database:
                 from functions.core.settings import settings
 
                 s = settings()
-                _database = Database(s.database_url, statement_timeout_ms=s.db_statement_timeout_ms)
+                _database = Database(s.database_url)
     return _database

@@ -17,7 +17,6 @@ class Settings:
     internal_token: str | None
     log_level: str
     log_format: str
-    db_statement_timeout_ms: int
 
 
 def _int(name: str, default: int) -> int:
@@ -44,5 +43,4 @@ def settings() -> Settings:
         internal_token=os.environ.get("TODO_INTERNAL_TOKEN") or None,
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         log_format=log_format,
-        db_statement_timeout_ms=_int("DB_STATEMENT_TIMEOUT_MS", 5000),
     )
