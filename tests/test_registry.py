@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 
 import pytest
 
+from functions.core.settings import settings
 from functions.registry import BY_TARGET, FUNCTIONS, FunctionSpec
-from tests.servers import ROOT
+from tests.servers import ROOT, SOURCE
 
 
 def test_names_and_targets_are_unique() -> None:
@@ -24,6 +27,20 @@ def test_routes_are_unique_across_functions() -> None:
     assert len(routes) == len(set(routes))
 
 
+# Importing a function reads its settings; nothing connects until a request needs it.
+SETTINGS = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+
+
+@pytest.fixture
+def configured(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for key, value in SETTINGS.items():
+        monkeypatch.setenv(key, value)
+    settings.cache_clear()
+    yield
+    settings.cache_clear()
+
+
+@pytest.mark.usefixtures("configured")
 @pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda s: s.name)
 def test_target_is_a_plain_function_and_handlers_resolve(spec: FunctionSpec) -> None:
     module = importlib.import_module(spec.module)
@@ -54,9 +71,23 @@ def test_a_function_imports_only_its_own_module(spec: FunctionSpec) -> None:
         text=True,
         check=True,
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **SETTINGS},
     )
     assert json.loads(out.stdout) == [spec.module]
+
+
+def test_a_missing_setting_stops_the_function_at_start_with_one_line() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "functions_framework", "--source", SOURCE, "--target", "todo_get"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip() == "todo-platform: missing required setting DATABASE_URL"
 
 
 def test_unknown_target_is_an_attribute_error() -> None:

@@ -30,6 +30,7 @@ from functions.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from functions.core.logs import configure_logging
 from functions.core.routing import Router
 from functions.core.settings import settings
 from functions.registry import BY_NAME
@@ -151,7 +152,12 @@ def health(path: str) -> flask.Response | None:
 
 
 def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
-    """The functions-framework target for the registry entry `name`."""
+    """The functions-framework target for the registry entry `name`.
+
+    Reads the settings now, so a missing one stops the function at start with one line.
+    """
+    config = settings()
+    configure_logging(config.log_level, config.log_format)
     spec = BY_NAME[name]
     router: Router[str] = Router((r.method, r.path, r.handler) for r in spec.routes)
     handlers: dict[str, Handler] = {}

@@ -8,6 +8,7 @@ attaches to the running server instead of starting another one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import time
 import warnings
@@ -20,6 +21,8 @@ DATABASE = "todo"
 
 def _pgserver() -> Any:
     # pgserver computes a runtime directory at import and warns when XDG_RUNTIME_DIR is unset.
+    # Its INFO lines narrate every handle it opens and closes; only problems matter to us.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pgserver
@@ -123,11 +126,16 @@ class EmbeddedPostgres:
                 pg8000.native.Connection(
                     user="postgres", unix_sock=f"{self.socket_dir}/.s.PGSQL.5432", database=DATABASE
                 ).close()
-                return
+                break
             except Exception:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        # pgserver stops the postmaster it saw start; after a restart that is a new process,
+        # and without this stop() would leave the new one running forever.
+        info = _pgserver().utils.PostmasterInfo.read_from_pgdata(self.data_dir)
+        if info is not None:
+            self._server._postmaster_info = info
 
     def stop(self) -> None:
         if self._server is not None:
