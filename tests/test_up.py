@@ -20,6 +20,7 @@ import psutil
 import pytest
 import requests
 
+from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.platform.up import curl_examples
 from tests.servers import ROOT
 
@@ -267,3 +268,14 @@ def test_postgres_outlives_a_killed_up_only_until_the_next_command() -> None:
         )
         assert migrated.returncode == 0, migrated.stderr
         assert gone(postgres)
+
+
+def test_the_embedded_server_stops_after_a_crash_and_restart() -> None:
+    """`up` and the test fixtures stop the server they started, even one recovered from a crash."""
+    with scratch_data_dir() as data_dir:
+        server = EmbeddedPostgres(data_dir / "postgres")
+        server.start()
+        server.crash_and_start()
+        recovered = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        server.stop()
+        assert gone(recovered)
