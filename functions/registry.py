@@ -35,6 +35,10 @@ class FunctionSpec:
     max_scale: int = 10
     summary: str = ""
     extra_files: tuple[str, ...] = field(default=())
+    # Settings (environment names) the function cannot start without, beyond DATABASE_URL.
+    requires: tuple[str, ...] = ()
+    # Never scaled to zero in prod (label todo-platform.io/keep-warm=true on its Service).
+    keep_warm: bool = False
 
     @property
     def target(self) -> str:
@@ -87,6 +91,40 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         module="functions.todo_delete",
         summary="Delete a todo.",
         routes=(Route("DELETE", TODO, "functions.todo_delete:delete", "deleteTodo"),),
+    ),
+    # Slack acknowledges within 3 s: these three verify, do the plain work or hand off, answer.
+    FunctionSpec(
+        name="slack-commands",
+        module="functions.slack_commands",
+        summary="The /todo slash command: plain commands directly, anything else to the agent.",
+        routes=(
+            Route("POST", "/slack/commands", "functions.slack_commands:command", "slackCommand"),
+        ),
+        requires=("SLACK_SIGNING_SECRET",),
+        keep_warm=True,
+    ),
+    FunctionSpec(
+        name="slack-events",
+        module="functions.slack_events",
+        summary="Slack Events API: url_verification, app mentions and direct messages.",
+        routes=(Route("POST", "/slack/events", "functions.slack_events:event", "slackEvent"),),
+        requires=("SLACK_SIGNING_SECRET",),
+        keep_warm=True,
+    ),
+    FunctionSpec(
+        name="slack-interactions",
+        module="functions.slack_interactions",
+        summary="Block Kit buttons: complete, reopen or delete a todo and update the message.",
+        routes=(
+            Route(
+                "POST",
+                "/slack/interactions",
+                "functions.slack_interactions:interaction",
+                "slackInteraction",
+            ),
+        ),
+        requires=("SLACK_SIGNING_SECRET",),
+        keep_warm=True,
     ),
 )
 

@@ -13,6 +13,8 @@ from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import FUNCTIONS
 from tests.servers import Api, FunctionServer
+from tests.slack_requests import BOT_TOKEN, SIGNING_SECRET
+from tests.slack_standins import EventSink, SlackStandIn
 
 INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
 
@@ -34,8 +36,34 @@ def db(pg: EmbeddedPostgres) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="session")
-def servers(pg: EmbeddedPostgres) -> Iterator[dict[str, FunctionServer]]:
-    env = {"DATABASE_URL": pg.url, "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN, "LOG_LEVEL": "WARNING"}
+def slack_api() -> Iterator[SlackStandIn]:
+    """Slack's Web API and response URLs, recorded (SLACK_API_URL of every function)."""
+    server = SlackStandIn()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def event_sink() -> Iterator[EventSink]:
+    """Where the functions publish CloudEvents (their K_SINK), recorded."""
+    server = EventSink()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def servers(
+    pg: EmbeddedPostgres, slack_api: SlackStandIn, event_sink: EventSink
+) -> Iterator[dict[str, FunctionServer]]:
+    env = {
+        "DATABASE_URL": pg.url,
+        "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "LOG_LEVEL": "WARNING",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack_api.api_url,
+        "K_SINK": event_sink.url + "/",
+    }
     started = {spec.name: FunctionServer(spec, env) for spec in FUNCTIONS}
     try:
         for server in started.values():

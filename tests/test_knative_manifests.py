@@ -219,3 +219,13 @@ def test_services_carry_recommended_labels(services, spec):
     ):
         assert labels.get("app.kubernetes.io/name") == spec.name
         assert labels.get("app.kubernetes.io/part-of") == "todo-platform"
+
+
+KEEP_WARM = "todo-platform.io/keep-warm"
+
+
+@by_name
+def test_keep_warm_label_matches_registry(services, spec):
+    """The Slack acknowledgers carry the label the prod overlay turns into min-scale 1."""
+    labels = _service(services, spec)["metadata"].get("labels", {})
+    assert (labels.get(KEEP_WARM) == "true") == spec.keep_warm, spec.name

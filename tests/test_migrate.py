@@ -59,6 +59,8 @@ EXPECTED_TABLES = [
     "platform_secrets",
     "processed_events",
     "schema_migrations",
+    "slack_conversations",
+    "slack_event_receipts",
     "todos",
 ]
 

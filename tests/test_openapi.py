@@ -35,6 +35,7 @@ def test_every_registry_route_is_an_operation_and_nothing_else() -> None:
         (route.method, route.path, route.operation_id)
         for spec in FUNCTIONS
         for route in spec.routes
+        if route.path.startswith("/api/")  # Slack and MCP have contracts of their own
     }
     assert documented == registered
 

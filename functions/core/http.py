@@ -32,7 +32,7 @@ from functions.core.errors import (
 )
 from functions.core.logs import configure_logging
 from functions.core.routing import Router
-from functions.core.settings import settings
+from functions.core.settings import require, settings
 from functions.registry import BY_NAME
 
 M = TypeVar("M", bound=BaseModel)
@@ -156,9 +156,9 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
 
     Reads the settings now, so a missing one stops the function at start with one line.
     """
-    config = settings()
-    configure_logging(config.log_level, config.log_format)
     spec = BY_NAME[name]
+    config = require(spec.requires)
+    configure_logging(config.log_level, config.log_format)
     router: Router[str] = Router((r.method, r.path, r.handler) for r in spec.routes)
     handlers: dict[str, Handler] = {}
 

@@ -15,9 +15,16 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from functions.core.errors import InternalError, MethodNotAllowed, NotFound, ProblemError
+from functions.core.errors import (
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    ProblemError,
+    Unavailable,
+)
 from functions.core.http import health, problem_response
 from functions.core.routing import Router
+from functions.core.settings import ConfigError
 from functions.registry import FUNCTIONS, FunctionSpec
 
 log = logging.getLogger("todo_platform.gateway")
@@ -83,6 +90,11 @@ class Gateway:
     ) -> Iterable[bytes]:
         try:
             app = self.app(name)
+        except ConfigError as exc:
+            # A function whose own settings are missing (say, SLACK_SIGNING_SECRET) is off;
+            # the rest of the platform still serves.
+            error = Unavailable(f"the function {name} is not configured: {exc}")
+            return problem_response(error, environ.get("PATH_INFO", "/"))(environ, start_response)
         except Exception:
             # Not cached: the next request tries again, e.g. after the code is fixed.
             log.exception("function %s failed to load", name)

@@ -111,9 +111,17 @@ def curl_examples(url: str, number: int) -> list[str]:
 
 
 def banner(url: str, token: str, number: int, database: LocalDatabase) -> str:
+    from functions.core.settings import missing
     from functions.registry import FUNCTIONS
 
     served = ", ".join(spec.name for spec in FUNCTIONS if spec.routes)
+    off = [
+        f"{spec.name} (set {', '.join(absent)})"
+        for spec in FUNCTIONS
+        if (absent := missing(spec.requires))
+    ]
+    if off:
+        served += "\n  off until configured: " + "; ".join(off)
     examples = "\n".join("  " + line for line in curl_examples(url, number))
     kept = ""
     if database.embedded_in is not None:

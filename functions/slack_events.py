@@ -1,0 +1,71 @@
+"""slack-events: `POST /slack/events` answers the Events API within Slack's 3 seconds.
+
+Signature first; `url_verification` echoes its challenge; an `app_mention` or a
+direct message goes to the agent (which replies in its thread). Slack's retries
+and any duplicate `event_id` are acknowledged without acting again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import flask
+
+from functions.core.http import Call, http_function, json_response
+from functions.slack.handoff import HandOffError, publish_request
+from functions.slack.inbound import json_object, signed_body, validated
+from functions.slack.payloads import EventCallback, MessageEvent, UrlVerification
+from functions.slack.receipts import claim_event, release_event
+
+SOURCE = "/todo-platform/slack-events"
+log = logging.getLogger("todo_platform.slack")
+_MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
+
+
+def for_the_agent(event: MessageEvent) -> bool:
+    """A person mentioning the app, or writing to it directly; never a bot (no loops) or an edit."""
+    if event.bot_id or event.subtype or not (event.user and event.channel and event.ts):
+        return False
+    return event.type == "app_mention" or (event.type == "message" and event.channel_type == "im")
+
+
+def event(call: Call) -> flask.Response:
+    body = signed_body(call)
+    data = json_object(body, "body")
+    kind = data.get("type")
+    if kind == "url_verification":
+        challenge = validated(UrlVerification, data, "url_verification").challenge
+        return json_response({"challenge": challenge})
+    if kind != "event_callback":
+        return flask.Response(status=200)  # app_rate_limited and the like: nothing to do
+    callback = validated(EventCallback, data, "event")
+    message = callback.event
+    text = _MENTION.sub("", message.text).strip()
+    if not for_the_agent(message) or not text:
+        return flask.Response(status=200)
+    if not claim_event(call.db, callback.event_id):
+        return flask.Response(status=200)  # a retry or duplicate: handed off already
+    assert message.user and message.channel and message.ts
+    try:
+        publish_request(
+            source=SOURCE,
+            request_id=callback.event_id,
+            team_id=callback.team_id,
+            user_id=message.user,
+            channel_id=message.channel,
+            text=text,
+            response_url=None,
+            thread_ts=message.thread_ts or message.ts,
+        )
+    except HandOffError as exc:
+        if not exc.transient:
+            log.warning("an app mention or DM arrived, but no agent is configured (K_SINK)")
+            return flask.Response(status=200)
+        release_event(call.db, callback.event_id)
+        # Slack retries a non-2xx delivery; the released claim lets that retry act.
+        return flask.Response(status=503, headers={"Retry-After": "60"})
+    return flask.Response(status=200)
+
+
+slack_events = http_function("slack-events")
