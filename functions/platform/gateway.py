@@ -4,7 +4,8 @@ Each function runs as the very functions-framework app its container runs
 (`functions_framework.create_app(target, functions/main.py)`), created on the
 first request that needs it. A request goes to the function whose registry
 route matches its method and path, in-process: no proxy hop, no second server,
-so the gateway adds a route lookup and nothing else (DESIGN §8 budget).
+so the gateway adds a route lookup and nothing else (DESIGN §8 budget). An ASGI
+function (mcp) is the exception: it runs under its own uvicorn, see asgi_proxy.py.
 """
 
 from __future__ import annotations
@@ -49,9 +50,16 @@ class Gateway:
             with self._lock:
                 app = self._apps.get(name)
                 if app is None:
-                    import functions_framework
+                    spec = self.functions[name]
+                    if spec.interface == "asgi":
+                        # Served by its own uvicorn, behind a streaming proxy (asgi_proxy.py).
+                        from functions.platform.asgi_proxy import AsgiBackend
 
-                    app = functions_framework.create_app(self.functions[name].target, self.source)
+                        app = AsgiBackend(spec)
+                    else:
+                        import functions_framework
+
+                        app = functions_framework.create_app(spec.target, self.source)
                     self._apps[name] = app
         return app
 
