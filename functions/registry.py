@@ -96,11 +96,11 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     ),
 )
 
-MCP_HANDLER = "functions.mcp_server:mcp"
+MCP_HANDLER = "functions.mcp_function:mcp"
 FUNCTIONS += (
     FunctionSpec(
         name="mcp",
-        module="functions.mcp_server",
+        module="functions.mcp_function",
         summary="MCP over Streamable HTTP (stateless): todo tools, resources and prompts.",
         interface="asgi",
         routes=(

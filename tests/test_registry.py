@@ -62,7 +62,7 @@ import functions.main as main
 getattr(main, sys.argv[1])
 heavy = [m for m in ("mcp", "openai", "functions.todo_create", "functions.todo_list",
                      "functions.todo_get", "functions.todo_update", "functions.todo_complete",
-                     "functions.todo_delete", "functions.mcp_server") if m in sys.modules]
+                     "functions.todo_delete", "functions.mcp_function") if m in sys.modules]
 print(json.dumps(heavy))
 """
 

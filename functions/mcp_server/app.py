@@ -13,13 +13,13 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
 
 from functions.mcp_server.config import McpSettings, mcp_settings
 from functions.mcp_server.gate import MAX_BODY_BYTES, MCP_PATH, ASGIApp, Gate
-from functions.mcp_server.prompts import register_prompts
+from functions.mcp_server.prompts import PROMPTS, register_prompts
 from functions.mcp_server.resources import register_resources
-from functions.mcp_server.tools import TOOL_SCOPES, TOOLS
+from functions.mcp_server.tools import TOOL_ARGUMENTS, TOOL_SCOPES, TOOLS
 
 INSTRUCTIONS = """\
 The user's todo list. Each todo has a per-owner number that the user says aloud
@@ -44,18 +44,30 @@ def build_server() -> MCPServer:
         server.add_tool(tool.fn, title=tool.title, annotations=tool.annotations())
     register_resources(server)
     register_prompts(server)
-    server.middleware.append(_unknown_names_are_protocol_errors)
+    server.middleware.append(_check_names)
     return server
 
 
-async def _unknown_names_are_protocol_errors(ctx, call_next):  # type: ignore[no-untyped-def]
-    """An unknown tool or prompt is the client's protocol fault: JSON-RPC -32602, not a result."""
-    params = ctx.params or {}
-    name = params.get("name") if isinstance(params, dict) else None
-    if ctx.method == "tools/call" and name not in TOOL_SCOPES:
-        raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
-    if ctx.method == "prompts/get" and name not in ("plan_my_day", "triage_overdue"):
+async def _check_names(ctx, call_next):  # type: ignore[no-untyped-def]
+    """Unknown tools and prompts are protocol faults (-32602); unknown arguments, tool errors.
+
+    The SDK would run a tool with an unknown argument silently dropped; a model that
+    misspelt `due_at` should hear so, as the REST API says "unknown field".
+    """
+    params = ctx.params if isinstance(ctx.params, dict) else {}
+    name = params.get("name")
+    if ctx.method == "prompts/get" and name not in PROMPTS:
         raise MCPError(code=INVALID_PARAMS, message=f"Unknown prompt: {name}")
+    if ctx.method != "tools/call":
+        return await call_next(ctx)
+    if name not in TOOL_ARGUMENTS:
+        raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+    arguments = params.get("arguments")
+    unknown = sorted(set(arguments) - TOOL_ARGUMENTS[name]) if isinstance(arguments, dict) else []
+    if unknown:
+        expected = ", ".join(sorted(TOOL_ARGUMENTS[name]))
+        text = f"unknown argument {unknown[0]!r}: {name} takes {expected}"
+        return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
     return await call_next(ctx)
 
 

@@ -95,6 +95,9 @@ def triage_overdue(
     )
 
 
+PROMPTS = {"plan_my_day": "Plan my day", "triage_overdue": "Triage overdue todos"}
+
+
 def register_prompts(server: MCPServer) -> None:
-    server.prompt(title="Plan my day")(plan_my_day)
-    server.prompt(title="Triage overdue todos")(triage_overdue)
+    for fn in (plan_my_day, triage_overdue):
+        server.prompt(title=PROMPTS[fn.__name__])(fn)

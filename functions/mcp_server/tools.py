@@ -9,6 +9,7 @@ tool, malformed request) never reach here, the SDK answers them as JSON-RPC erro
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -327,3 +328,6 @@ TOOLS: tuple[ToolSpec, ...] = (
     ToolSpec(delete_todo, "Delete a todo", read_only=False, destructive=True, idempotent=True),
 )
 TOOL_SCOPES: Mapping[str, str] = {tool.name: tool.scope for tool in TOOLS}
+TOOL_ARGUMENTS: Mapping[str, frozenset[str]] = {
+    tool.name: frozenset(inspect.signature(tool.fn).parameters) for tool in TOOLS
+}

@@ -30,6 +30,7 @@ log = logging.getLogger("todo_platform.gateway")
 
 SLOTS = 64
 START_TIMEOUT = 60.0
+STOP_TIMEOUT = 5.0
 UPSTREAM_TIMEOUT = 120.0
 CHUNK = 64 * 1024
 # Per connection (RFC 9110 §7.6.1), or set again by gunicorn for its own answer.
@@ -47,6 +48,18 @@ HOP_BY_HOP = {
 }
 
 StartResponse = Callable[..., Any]
+
+
+_running: list[AsgiBackend] = []
+
+
+def stop_all(arbiter: Any = None, worker: Any = None) -> None:
+    """gunicorn's worker_exit hook: stop every ASGI function the worker started.
+
+    Without it the worker would wait on the idle threads of their event loops.
+    """
+    while _running:
+        _running.pop().stop()
 
 
 def extra_threads() -> int:
@@ -67,19 +80,25 @@ class AsgiBackend:
         self.port = listener.getsockname()[1]
         self.server = uvicorn_server(app, host="127.0.0.1", port=self.port)
         self.slots = threading.BoundedSemaphore(SLOTS)
-        thread = threading.Thread(
+        self.thread = threading.Thread(
             target=self.server.run,
             kwargs={"sockets": [listener]},
             name=f"{spec.name}-uvicorn",
             daemon=True,
         )
-        thread.start()
+        self.thread.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not self.server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
                 listener.close()
                 raise RuntimeError(f"{spec.name} did not start under uvicorn (see the log above)")
             time.sleep(0.01)
+        _running.append(self)
+
+    def stop(self) -> None:
+        """Let uvicorn finish its lifespan and close its loop, which ends the loop's threads."""
+        self.server.should_exit = True
+        self.thread.join(STOP_TIMEOUT)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.slots.acquire(blocking=False):

@@ -18,7 +18,7 @@ from typing import Any
 
 import gunicorn.app.base
 
-from functions.platform.asgi_proxy import extra_threads
+from functions.platform.asgi_proxy import extra_threads, stop_all
 
 log = logging.getLogger("todo_platform.server")
 
@@ -62,6 +62,7 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "info" if reload else "warning"),
             "proc_name": "todo-platform",
             "when_ready": self._when_ready,
+            "worker_exit": stop_all,
         }
         if reload:
             self.options.update(
