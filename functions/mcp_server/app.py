@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import Any
 
 import anyio.to_thread
 from mcp.server import MCPServer
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, CallToolResult, TextContent
@@ -48,7 +50,7 @@ def build_server() -> MCPServer:
     return server
 
 
-async def _check_names(ctx, call_next):  # type: ignore[no-untyped-def]
+async def _check_names(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
     """Unknown tools and prompts are protocol faults (-32602); unknown arguments, tool errors.
 
     The SDK would run a tool with an unknown argument silently dropped; a model that
