@@ -4,8 +4,7 @@ Each function runs as the very functions-framework app its container runs
 (`functions_framework.create_app(target, functions/main.py)`), created on the
 first request that needs it. A request goes to the function whose registry
 route matches its method and path, in-process: no proxy hop, no second server,
-so the gateway adds a route lookup and nothing else (DESIGN §8 budget). An ASGI
-function (mcp) is the exception: it runs under its own uvicorn, see asgi_proxy.py.
+so the gateway adds a route lookup and nothing else (DESIGN §8 budget).
 """
 
 from __future__ import annotations

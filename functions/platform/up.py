@@ -1,9 +1,7 @@
 """`todo-platform up`: the whole platform on one machine, every function behind one gateway.
 
 Database (embedded unless DATABASE_URL is set), migrations, a ready token for
-the owner `local`, then gunicorn serving the gateway until Ctrl-C or SIGTERM. The
-functions reach each other through the gateway (TODO_API_URL) with a service
-credential (TODO_INTERNAL_TOKEN) made for the run unless one is set.
+the owner `local`, then gunicorn serving the gateway until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
