@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Visibility = Literal["public", "cluster-local"]
+# How a target is served (functions/serve.py): a functions-framework function (WSGI, gunicorn)
+# or an ASGI app under uvicorn, for code built on an ASGI framework (the MCP SDK).
+Interface = Literal["wsgi", "asgi"]
 
 
 @dataclass(frozen=True)
@@ -18,7 +21,9 @@ class Route:
 
     method: str
     path: str  # template, e.g. "/api/v1/todos/{id}"
-    handler: str  # "module:attribute" of a callable (request, **path_params) -> response
+    # "module:attribute" of a callable (request, **path_params) -> response; for an ASGI
+    # function, its target, which answers every route itself.
+    handler: str
     operation_id: str
 
 
@@ -35,6 +40,7 @@ class FunctionSpec:
     max_scale: int = 10
     summary: str = ""
     extra_files: tuple[str, ...] = field(default=())
+    interface: Interface = "wsgi"
     # Settings (environment names) the function cannot start without, beyond DATABASE_URL.
     requires: tuple[str, ...] = ()
     # Never scaled to zero in prod (label todo-platform.io/keep-warm=true on its Service).
@@ -125,6 +131,32 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         ),
         requires=("SLACK_SIGNING_SECRET",),
         keep_warm=True,
+    ),
+)
+
+MCP_HANDLER = "functions.mcp_function:mcp"
+FUNCTIONS += (
+    FunctionSpec(
+        name="mcp",
+        module="functions.mcp_function",
+        summary="MCP over Streamable HTTP (stateless): todo tools, resources and prompts.",
+        interface="asgi",
+        routes=(
+            Route("POST", "/mcp", MCP_HANDLER, "mcp"),
+            # RFC 9728 protected resource metadata, at the root and path-suffixed (§3.1).
+            Route(
+                "GET",
+                "/.well-known/oauth-protected-resource",
+                MCP_HANDLER,
+                "getProtectedResourceMetadata",
+            ),
+            Route(
+                "GET",
+                "/.well-known/oauth-protected-resource/mcp",
+                MCP_HANDLER,
+                "getMcpProtectedResourceMetadata",
+            ),
+        ),
     ),
 )
 

@@ -41,6 +41,9 @@ class GatewayProcess:
                 "DATABASE_URL": database_url,
                 "LOG_LEVEL": "WARNING",
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                # The mcp function calls the todo functions back through this gateway.
+                "TODO_API_URL": f"http://127.0.0.1:{port}",
+                "TODO_INTERNAL_TOKEN": "gateway-test-internal",
             },
             cwd=ROOT,
         )
@@ -76,9 +79,12 @@ def test_every_registry_route_reaches_its_function(gateway: str, name: str, rout
     if route.operation_id == "getOpenApi":
         assert response.status_code == 200
         assert response.json()["openapi"].startswith("3.1")
+    elif route.path.startswith("/.well-known/oauth-protected-resource"):
+        assert response.status_code == 200
+        assert response.json()["resource"] == gateway + "/mcp"
     else:
         # REST wants a bearer token; Slack's webhooks want Slack's request signature.
-        scheme = "Bearer" if route.path.startswith("/api/") else "Slack-Signature"
+        scheme = "Slack-Signature" if route.path.startswith("/slack/") else "Bearer"
         assert response.status_code == 401
         assert response.headers["Content-Type"] == "application/problem+json"
         assert response.headers["WWW-Authenticate"].startswith(scheme)

@@ -28,13 +28,18 @@ def test_routes_are_unique_across_functions() -> None:
 
 
 # Importing a function reads its settings; nothing connects until a request needs it.
-SETTINGS = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+SETTINGS = {
+    "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+    # The mcp function also needs where the todo functions are and how to act for a user.
+    "TODO_API_URL": "http://127.0.0.1:1",
+    "TODO_INTERNAL_TOKEN": "probe",
+}
 # What the functions that declare `requires` need on top (dummies: nothing is called).
 REQUIRED = {
     "SLACK_SIGNING_SECRET": "s",
     "SLACK_BOT_TOKEN": "xoxb-t",
-    "TODO_INTERNAL_TOKEN": "t",
     "MCP_URL": "http://127.0.0.1:1/mcp",
+    "TODO_INTERNAL_TOKEN": "probe",
 }
 
 
