@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from events import types
+
 Visibility = Literal["public", "cluster-local"]
 
 
@@ -23,18 +25,36 @@ class Route:
 
 
 @dataclass(frozen=True)
+class EventRoute:
+    """One CloudEvent type a function accepts (POSTed to its root) and the handler behind it."""
+
+    type: str  # a catalog or foreign type; "*" takes any type (the dead-letter sink)
+    handler: str  # "module:attribute" of a callable (EventCall) -> None
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     """A Knative Service: its name, functions-framework target and what triggers it."""
 
     name: str  # Knative Service name
     module: str  # module that defines the target
     routes: tuple[Route, ...] = ()
-    event_types: tuple[str, ...] = ()
+    events: tuple[EventRoute, ...] = ()
+    publishes: bool = False  # writes events: its Deployments get K_SINK (knative SinkBinding)
     visibility: Visibility = "public"
     min_scale: int = 0
     max_scale: int = 10
     summary: str = ""
     extra_files: tuple[str, ...] = field(default=())
+
+    @property
+    def source(self) -> str:
+        """The CloudEvent `source` of everything the function emits."""
+        return f"/todo-platform/{self.name}"
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return tuple(route.type for route in self.events)
 
     @property
     def target(self) -> str:
@@ -51,6 +71,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         module="functions.todo_create",
         summary="Create a todo.",
         routes=(Route("POST", f"{API}/todos", "functions.todo_create:create", "createTodo"),),
+        events=(EventRoute(types.TODO_CREATE, "functions.todo_create:create_command"),),
+        publishes=True,
     ),
     FunctionSpec(
         name="todo-list",
@@ -72,6 +94,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         module="functions.todo_update",
         summary="Partially update a todo.",
         routes=(Route("PATCH", TODO, "functions.todo_update:update", "updateTodo"),),
+        events=(EventRoute(types.TODO_UPDATE, "functions.todo_update:update_command"),),
+        publishes=True,
     ),
     FunctionSpec(
         name="todo-complete",
@@ -81,12 +105,42 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
             Route("POST", f"{TODO}/complete", "functions.todo_complete:complete", "completeTodo"),
             Route("POST", f"{TODO}/reopen", "functions.todo_complete:reopen", "reopenTodo"),
         ),
+        events=(EventRoute(types.TODO_COMPLETE, "functions.todo_complete:complete_command"),),
+        publishes=True,
     ),
     FunctionSpec(
         name="todo-delete",
         module="functions.todo_delete",
         summary="Delete a todo.",
         routes=(Route("DELETE", TODO, "functions.todo_delete:delete", "deleteTodo"),),
+        events=(EventRoute(types.TODO_DELETE, "functions.todo_delete:delete_command"),),
+        publishes=True,
+    ),
+    FunctionSpec(
+        name="outbox-relay",
+        module="functions.outbox_relay",
+        summary="Publish the outbox rows the fast path missed (PingSource, every minute).",
+        events=(EventRoute(types.KNATIVE_PING, "functions.outbox_relay:relay_tick"),),
+        publishes=True,
+        visibility="cluster-local",
+        # One pod is plenty for a tick a minute; correctness does not depend on it (SKIP LOCKED).
+        max_scale=1,
+    ),
+    FunctionSpec(
+        name="reminders",
+        module="functions.reminders",
+        summary="Emit todo.due.v1 once per todo and due time (PingSource, on a cron).",
+        events=(EventRoute(types.KNATIVE_PING, "functions.reminders:remind_tick"),),
+        publishes=True,
+        visibility="cluster-local",
+        max_scale=1,
+    ),
+    FunctionSpec(
+        name="dead-letters",
+        module="functions.dead_letters",
+        summary="Keep every event the broker gave up on (the Triggers' dead-letter sink).",
+        events=(EventRoute("*", "functions.dead_letters:store_dead_letter"),),
+        visibility="cluster-local",
     ),
 )
 
