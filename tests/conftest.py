@@ -107,13 +107,17 @@ def event_servers(
         "LOG_FORMAT": "json",
     }
     started = {
-        spec.name: FunctionServer(spec, env, logs / f"{spec.name}.log") for spec in FUNCTIONS
+        spec.name: FunctionServer(spec, env, logs / f"{spec.name}.log")
+        for spec in FUNCTIONS
+        if spec.events or spec.publishes  # the readers play no part in events
     }
     try:
         for server in started.values():
             server.wait()
         yield started
     finally:
+        for server in started.values():
+            server.process.terminate()  # all at once: each takes a moment to drain
         for server in started.values():
             server.stop()
 

@@ -306,8 +306,6 @@ def test_a_transient_failure_is_a_5xx_the_broker_retries(
         server.stop()
 
 
-def test_a_function_without_events_does_not_take_them(
-    event_servers: dict[str, FunctionServer],
-) -> None:
+def test_a_function_without_events_does_not_take_them(servers: dict[str, FunctionServer]) -> None:
     event = command(types.TODO_CREATE, {"owner": "o", "title": "t"})
-    assert post(url(event_servers, "todo-get"), event).status_code == 404
+    assert post(url(servers, "todo-get"), event).status_code == 404
