@@ -12,6 +12,7 @@ from typing import Literal
 from events import types
 
 Visibility = Literal["public", "cluster-local"]
+ANY_EVENT = "*"  # an EventRoute type that takes every event (the dead-letter sink)
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class Route:
 class EventRoute:
     """One CloudEvent type a function accepts (POSTed to its root) and the handler behind it."""
 
-    type: str  # a catalog or foreign type; "*" takes any type (the dead-letter sink)
+    type: str  # a catalog or foreign type, or ANY_EVENT
     handler: str  # "module:attribute" of a callable (EventCall) -> None
 
 
@@ -139,7 +140,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         name="dead-letters",
         module="functions.dead_letters",
         summary="Keep every event the broker gave up on (the Triggers' dead-letter sink).",
-        events=(EventRoute("*", "functions.dead_letters:store_dead_letter"),),
+        events=(EventRoute(ANY_EVENT, "functions.dead_letters:store_dead_letter"),),
         visibility="cluster-local",
     ),
 )

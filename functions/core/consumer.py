@@ -36,13 +36,12 @@ from functions.core.errors import (
 from functions.core.http import publish_after
 from functions.core.outbox import Outbox
 from functions.core.tracing import continue_trace
-from functions.registry import EventRoute
+from functions.registry import ANY_EVENT, EventRoute
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("todo_platform.events")
 
-ANY_TYPE = "*"
 # Statuses the broker retries; an event that can never apply must not be answered with one.
 RETRIED_4XX = frozenset({404, 408, 409, 429})
 
@@ -124,11 +123,13 @@ class EventConsumer:
         self._refs = {route.type: route.handler for route in routes}
         self._handlers: dict[str, EventHandler] = {}
         self.models: Mapping[str, type[BaseModel]] | None = (
-            None if ANY_TYPE in self._refs else {t: MODELS.get(t) or FOREIGN[t] for t in self._refs}
+            None
+            if ANY_EVENT in self._refs
+            else {t: MODELS.get(t) or FOREIGN[t] for t in self._refs}
         )
 
     def _handler(self, type_: str) -> EventHandler:
-        ref = self._refs.get(type_) or self._refs[ANY_TYPE]
+        ref = self._refs.get(type_) or self._refs[ANY_EVENT]
         handler = self._handlers.get(ref)
         if handler is None:
             module, _, attribute = ref.partition(":")
