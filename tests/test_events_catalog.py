@@ -93,3 +93,14 @@ def test_commands_carry_the_rest_body_fields_and_the_same_rules() -> None:
         rest = TodoCreate.model_json_schema()["properties"][name]
         command = CreateTodo.model_json_schema()["properties"][name]
         assert rest == command, name
+
+
+def test_the_catalog_never_imports_functions() -> None:
+    probe = (
+        "import sys, events.models, events.envelope, events.catalog\n"
+        "print([m for m in sys.modules if m == 'functions' or m.startswith('functions.')])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == "[]"
