@@ -12,6 +12,9 @@ from typing import Literal
 from events import types
 
 Visibility = Literal["public", "cluster-local"]
+# How a target is served (functions/serve.py): a functions-framework function (WSGI, gunicorn)
+# or an ASGI app under uvicorn, for code built on an ASGI framework (the MCP SDK).
+Interface = Literal["wsgi", "asgi"]
 ANY_EVENT = "*"  # an EventRoute type that takes every event (the dead-letter sink)
 
 
@@ -21,7 +24,9 @@ class Route:
 
     method: str
     path: str  # template, e.g. "/api/v1/todos/{id}"
-    handler: str  # "module:attribute" of a callable (request, **path_params) -> response
+    # "module:attribute" of a callable (request, **path_params) -> response; for an ASGI
+    # function, its target, which answers every route itself.
+    handler: str
     operation_id: str
 
 
@@ -47,6 +52,7 @@ class FunctionSpec:
     max_scale: int = 10
     summary: str = ""
     extra_files: tuple[str, ...] = field(default=())
+    interface: Interface = "wsgi"
 
     @property
     def source(self) -> str:
@@ -142,6 +148,32 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         summary="Keep every event the broker gave up on (the Triggers' dead-letter sink).",
         events=(EventRoute(ANY_EVENT, "functions.dead_letters:store_dead_letter"),),
         visibility="cluster-local",
+    ),
+)
+
+MCP_HANDLER = "functions.mcp_function:mcp"
+FUNCTIONS += (
+    FunctionSpec(
+        name="mcp",
+        module="functions.mcp_function",
+        summary="MCP over Streamable HTTP (stateless): todo tools, resources and prompts.",
+        interface="asgi",
+        routes=(
+            Route("POST", "/mcp", MCP_HANDLER, "mcp"),
+            # RFC 9728 protected resource metadata, at the root and path-suffixed (§3.1).
+            Route(
+                "GET",
+                "/.well-known/oauth-protected-resource",
+                MCP_HANDLER,
+                "getProtectedResourceMetadata",
+            ),
+            Route(
+                "GET",
+                "/.well-known/oauth-protected-resource/mcp",
+                MCP_HANDLER,
+                "getMcpProtectedResourceMetadata",
+            ),
+        ),
     ),
 )
 

@@ -28,7 +28,12 @@ def test_routes_are_unique_across_functions() -> None:
 
 
 # Importing a function reads its settings; nothing connects until a request needs it.
-SETTINGS = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+SETTINGS = {
+    "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+    # The mcp function also needs where the todo functions are and how to act for a user.
+    "TODO_API_URL": "http://127.0.0.1:1",
+    "TODO_INTERNAL_TOKEN": "probe",
+}
 
 
 @pytest.fixture

@@ -61,9 +61,16 @@ class Gateway:
             with self._lock:
                 app = self._apps.get(name)
                 if app is None:
-                    import functions_framework
+                    spec = self.functions[name]
+                    if spec.interface == "asgi":
+                        # Served by its own uvicorn, behind a streaming proxy (asgi_proxy.py).
+                        from functions.platform.asgi_proxy import AsgiBackend
 
-                    app = functions_framework.create_app(self.functions[name].target, self.source)
+                        app = AsgiBackend(spec)
+                    else:
+                        import functions_framework
+
+                        app = functions_framework.create_app(spec.target, self.source)
                     self._apps[name] = app
         return app
 

@@ -20,6 +20,8 @@ from typing import Any
 
 import gunicorn.app.base
 
+from functions.platform.asgi_proxy import extra_threads, stop_all
+
 log = logging.getLogger("todo_platform.server")
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -56,7 +58,8 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             "bind": bind_address(host, port),
             "workers": 1,
             "worker_class": "gthread",
-            "threads": int(os.environ.get("THREADS", 8)),
+            # Plus the threads that proxied ASGI requests may hold (asgi_proxy.py).
+            "threads": int(os.environ.get("THREADS", 8)) + extra_threads(),
             # functions-framework's own values: no request-line limit, no worker timeout.
             "limit_request_line": 0,
             "timeout": int(os.environ.get("CLOUD_RUN_TIMEOUT_SECONDS", 0)),
@@ -64,6 +67,7 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "info" if reload else "warning"),
             "proc_name": "todo-platform",
             "when_ready": self._when_ready,
+            "worker_exit": stop_all,
         }
         if reload:
             self.options.update(
