@@ -11,17 +11,17 @@ from datetime import UTC, datetime
 
 import flask
 
+from events.models import SlackRequest
 from functions.core.http import Call, http_function, json_response
 from functions.slack import blocks
 from functions.slack.command_text import Agent, parse_command
 from functions.slack.commands import run_command
-from functions.slack.handoff import HandOffError, publish_request
+from functions.slack.handoff import hand_off
 from functions.slack.inbound import form_fields, signed_body, slack_reply_url, validated
 from functions.slack.mrkdwn import escape
 from functions.slack.payloads import SlashCommand, slack_owner
 
 COMMAND = "/todo"
-SOURCE = "/todo-platform/slack-commands"
 
 
 def command(call: Call) -> flask.Response:
@@ -33,24 +33,19 @@ def command(call: Call) -> flask.Response:
         return json_response(reply)
     parsed = parse_command(payload.text, datetime.now(UTC))
     if isinstance(parsed, Agent):
-        try:
-            publish_request(
-                source=SOURCE,
-                request_id=payload.trigger_id or None,
-                team_id=payload.team_id,
-                user_id=payload.user_id,
-                channel_id=payload.channel_id,
-                text=parsed.text,
-                response_url=payload.response_url,
-                thread_ts=None,
-            )
-        except HandOffError as exc:
-            return json_response(blocks.error_message(exc.reason))
+        request = SlackRequest(
+            team_id=payload.team_id,
+            user_id=payload.user_id,
+            channel_id=payload.channel_id,
+            text=parsed.text,
+            response_url=payload.response_url,
+        )
+        call.db.transaction(lambda conn: hand_off(conn, call.outbox, request))
         return json_response(blocks.ephemeral(f"Working on it: “{escape(parsed.text)}”"))
     owner = slack_owner(payload.team_id, payload.user_id)
     # Slack's trigger_id is unique per invocation: a resent command adds its todo once.
     key = f"slack-{payload.trigger_id}" if payload.trigger_id else None
-    return json_response(run_command(call.db, owner, parsed, key))
+    return json_response(run_command(call.db, call.outbox, owner, parsed, key))
 
 
 slack_commands = http_function("slack-commands")

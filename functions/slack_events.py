@@ -7,19 +7,18 @@ and any duplicate `event_id` are acknowledged without acting again.
 
 from __future__ import annotations
 
-import logging
 import re
 
 import flask
 
+from events.models import SlackRequest
+from functions.core.db import Connection
 from functions.core.http import Call, http_function, json_response
-from functions.slack.handoff import HandOffError, publish_request
+from functions.slack.handoff import hand_off
 from functions.slack.inbound import json_object, signed_body, validated
 from functions.slack.payloads import EventCallback, MessageEvent, UrlVerification
-from functions.slack.receipts import claim_event, release_event
+from functions.slack.receipts import claim_event
 
-SOURCE = "/todo-platform/slack-events"
-log = logging.getLogger("todo_platform.slack")
 _MENTION = re.compile(r"<@[A-Z0-9]+(\|[^>]*)?>")
 
 
@@ -44,27 +43,21 @@ def event(call: Call) -> flask.Response:
     text = _MENTION.sub("", message.text).strip()
     if not for_the_agent(message) or not text:
         return flask.Response(status=200)
-    if not claim_event(call.db, callback.event_id):
-        return flask.Response(status=200)  # a retry or duplicate: handed off already
     assert message.user and message.channel and message.ts
-    try:
-        publish_request(
-            source=SOURCE,
-            request_id=callback.event_id,
-            team_id=callback.team_id,
-            user_id=message.user,
-            channel_id=message.channel,
-            text=text,
-            response_url=None,
-            thread_ts=message.thread_ts or message.ts,
-        )
-    except HandOffError as exc:
-        if not exc.transient:
-            log.warning("an app mention or DM arrived, but no agent is configured (K_SINK)")
-            return flask.Response(status=200)
-        release_event(call.db, callback.event_id)
-        # Slack retries a non-2xx delivery; the released claim lets that retry act.
-        return flask.Response(status=503, headers={"Retry-After": "60"})
+    request = SlackRequest(
+        team_id=callback.team_id,
+        user_id=message.user,
+        channel_id=message.channel,
+        text=text,
+        response_url=None,
+        thread_ts=message.thread_ts or message.ts,
+    )
+
+    def claim_and_hand_off(conn: Connection) -> None:
+        if claim_event(conn, callback.event_id):  # a retry or duplicate finds it claimed
+            hand_off(conn, call.outbox, request)
+
+    call.db.transaction(claim_and_hand_off)
     return flask.Response(status=200)
 
 

@@ -46,7 +46,7 @@ def interaction(call: Call) -> flask.Response:
     slack_reply_url(payload.response_url)
     action = payload.actions[0]
     owner = slack_owner(payload.team_id, payload.user.id)
-    outcome = press_button(call.db, owner, action.action_id, action.value)
+    outcome = press_button(call.db, call.outbox, owner, action.action_id, action.value)
     message = {**outcome.message, "replace_original": outcome.replace_original}
     try:
         respond(

@@ -12,9 +12,9 @@ from functions.core.db import Database
 from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import FUNCTIONS
-from tests.servers import Api, FunctionServer
+from tests.servers import Api, FunctionServer, free_port
 from tests.slack_requests import BOT_TOKEN, SIGNING_SECRET
-from tests.slack_standins import EventSink, SlackStandIn
+from tests.slack_standins import SlackStandIn
 
 INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
 
@@ -44,17 +44,7 @@ def slack_api() -> Iterator[SlackStandIn]:
 
 
 @pytest.fixture(scope="session")
-def event_sink() -> Iterator[EventSink]:
-    """Where the functions publish CloudEvents (their K_SINK), recorded."""
-    server = EventSink()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def servers(
-    pg: EmbeddedPostgres, slack_api: SlackStandIn, event_sink: EventSink
-) -> Iterator[dict[str, FunctionServer]]:
+def servers(pg: EmbeddedPostgres, slack_api: SlackStandIn) -> Iterator[dict[str, FunctionServer]]:
     env = {
         "DATABASE_URL": pg.url,
         "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN,
@@ -62,7 +52,6 @@ def servers(
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_API_URL": slack_api.api_url,
-        "K_SINK": event_sink.url + "/",
     }
     # The WSGI functions; the mcp function (ASGI) is tested through `up` (tests/mcp_server).
     started = {
@@ -99,3 +88,61 @@ def alice(db: Database) -> Owner:
 @pytest.fixture
 def bob(db: Database) -> Owner:
     return Owner(db)
+
+
+# CloudEvents: the functions again, on a database of their own (so outbox counts belong to
+# these tests alone), each with K_SINK at a broker port that tests serve a router on.
+
+
+@pytest.fixture(scope="session")
+def events_url(pg: EmbeddedPostgres, db: Database) -> str:
+    db.read(lambda c: c.execute('CREATE DATABASE "events"'))
+    url = pg.url.replace("/todo?", "/events?", 1)
+    apply_migrations(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def events_db(events_url: str) -> Iterator[Database]:
+    database = Database(events_url)
+    yield database
+    database.close_all()
+
+
+@pytest.fixture(scope="session")
+def broker_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def event_servers(
+    events_url: str, broker_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FunctionServer]]:
+    logs = tmp_path_factory.mktemp("function-logs")
+    env = {
+        "DATABASE_URL": events_url,
+        "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "K_SINK": f"http://127.0.0.1:{broker_port}/broker",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+    }
+    started = {
+        spec.name: FunctionServer(spec, env, logs / f"{spec.name}.log")
+        for spec in FUNCTIONS
+        # The readers play no part in events; the Slack functions have tests of their own.
+        if (spec.events or spec.publishes) and not spec.name.startswith("slack-")
+    }
+    try:
+        for server in started.values():
+            server.wait()
+        yield started
+    finally:
+        for server in started.values():
+            server.process.terminate()  # all at once: each takes a moment to drain
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def event_api(event_servers: dict[str, FunctionServer]) -> Api:
+    return Api(event_servers)

@@ -10,6 +10,8 @@ from urllib.parse import urlencode
 
 import requests
 
+from events.types import SLACK_REQUEST
+from functions.core.db import Database
 from functions.slack.signature import sign
 
 SIGNING_SECRET = "test-signing-secret-" + uuid.uuid4().hex
@@ -96,3 +98,22 @@ JSON = "application/json"
 def post_signed(url: str, body: bytes, content_type: str, **extra: str) -> requests.Response:
     headers = {**signed_headers(body, content_type), **extra}
     return requests.post(url, data=body, headers=headers, timeout=10)
+
+
+def handed_off(db: Database, user: str) -> list[dict[str, Any]]:
+    """The slack.request.v1 events recorded for user (in the outbox, published after commit)."""
+    return db.read(
+        lambda c: c.all(
+            "SELECT source, subject, data FROM outbox WHERE event_type = :type "
+            "AND data->>'user_id' = :user ORDER BY id",
+            type=SLACK_REQUEST,
+            user=user,
+        )
+    )
+
+
+def facts_of(db: Database, owner: str) -> list[dict[str, Any]]:
+    """Every event recorded for owner's todos (facts of writes)."""
+    return db.read(
+        lambda c: c.all("SELECT event_type FROM outbox WHERE data->>'owner' = :owner", owner=owner)
+    )

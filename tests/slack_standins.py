@@ -208,13 +208,3 @@ class OpenAIStandIn(_Recorder):
                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
             },
         )
-
-
-class EventSink(_Recorder):
-    """A K_SINK that accepts every CloudEvent with 202 and records it (headers and data)."""
-
-    def answer(self, request: Received) -> tuple[int, dict[str, str], Any]:
-        return 202, {}, b""
-
-    def events_of_type(self, type_: str) -> list[Received]:
-        return self.matching(lambda r: r.headers.get("ce-type") == type_)

@@ -53,6 +53,7 @@ def _tables(url: str) -> list[str]:
 
 EXPECTED_TABLES = [
     "api_tokens",
+    "dead_letters",
     "idempotency_keys",
     "outbox",
     "owner_counters",
@@ -61,6 +62,7 @@ EXPECTED_TABLES = [
     "schema_migrations",
     "slack_conversations",
     "slack_event_receipts",
+    "todo_reminders",
     "todos",
 ]
 

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
 from pydantic import BaseModel, ValidationError
@@ -33,7 +33,12 @@ from functions.core.errors import (
 from functions.core.logs import configure_logging
 from functions.core.routing import Router
 from functions.core.settings import require, settings
-from functions.registry import BY_NAME
+from functions.core.tracing import continue_trace
+from functions.registry import BY_NAME, FunctionSpec
+
+if TYPE_CHECKING:
+    from functions.core.consumer import EventConsumer
+    from functions.core.outbox import Outbox
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("todo_platform.http")
@@ -55,10 +60,23 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 class Call:
     """One HTTP request to a function: its path parameters, caller and body."""
 
-    def __init__(self, request: flask.Request, params: dict[str, str], db: Database) -> None:
+    def __init__(
+        self, request: flask.Request, params: dict[str, str], db: Database, source: str = ""
+    ) -> None:
         self.request = request
         self.params = params
         self.db = db
+        self.source = source
+        self._outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where this request's writes record their facts; published once it is answered."""
+        if self._outbox is None:
+            from functions.core.outbox import Outbox  # readers never load the event catalog
+
+            self._outbox = Outbox(self.source)
+        return self._outbox
 
     @cached_property
     def principal(self) -> Principal:
@@ -151,6 +169,24 @@ def health(path: str) -> flask.Response | None:
     return None
 
 
+def publish_after(response: flask.Response, db: Database, outbox: Outbox | None) -> flask.Response:
+    """Publish the request's facts once its answer is sent: the caller never waits on a broker."""
+    if outbox is not None and outbox.written:
+        from functions.core.outbox import publish_written
+
+        sink = settings().k_sink
+        response.call_on_close(lambda: publish_written(db, outbox, sink))
+    return response
+
+
+def _consumer(spec: FunctionSpec) -> EventConsumer | None:
+    if not spec.events:
+        return None
+    from functions.core.consumer import EventConsumer  # only functions that take events
+
+    return EventConsumer(spec.events, spec.source)
+
+
 def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     """The functions-framework target for the registry entry `name`.
 
@@ -161,6 +197,7 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     configure_logging(config.log_level, config.log_format)
     router: Router[str] = Router((r.method, r.path, r.handler) for r in spec.routes)
     handlers: dict[str, Handler] = {}
+    consumer = _consumer(spec)
 
     def handle(request: flask.Request) -> flask.Response:
         path = request.path
@@ -168,6 +205,8 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
         if checked is not None:
             return checked
         try:
+            if consumer is not None and request.method == "POST" and path == "/":
+                return consumer.receive(request, database())
             match = router.match(request.method, path)
             if match is None:
                 raise NotFound(f"no route for {path}")
@@ -179,7 +218,9 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
             handler = handlers.get(match.target)
             if handler is None:
                 handler = handlers.setdefault(match.target, _load(match.target))
-            return handler(Call(request, match.params, database()))
+            call = Call(request, match.params, database(), spec.source)
+            with continue_trace(request.headers.get("traceparent")):
+                return publish_after(handler(call), call.db, call._outbox)
         except ProblemError as error:
             return problem_response(error, path)
         except Exception:

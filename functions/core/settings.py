@@ -34,7 +34,8 @@ class Settings:
     openai_model: str | None = None
     mcp_url: str | None = None
     k_sink: str | None = None
-    agent_timeout_seconds: int = 30
+    agent_timeout_seconds: int = 25
+    reminder_window_minutes: int = 15
 
 
 # The optional settings by environment name: `require` checks these by that name.
@@ -68,6 +69,13 @@ def _url(name: str, default: str) -> str:
     return value if value.endswith("/") else value + "/"
 
 
+def _positive(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ConfigError(f"todo-platform: {name} must be at least 1, got {value}")
+    return value
+
+
 @cache
 def settings() -> Settings:
     """The process's settings, read on first use; raises ConfigError with one clear line."""
@@ -83,7 +91,8 @@ def settings() -> Settings:
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         log_format=log_format,
         slack_api_url=_url("SLACK_API_URL", SLACK_API_DEFAULT),
-        agent_timeout_seconds=_int("AGENT_TIMEOUT_SECONDS", 30),
+        agent_timeout_seconds=_int("AGENT_TIMEOUT_SECONDS", 25),
+        reminder_window_minutes=_positive("REMINDER_WINDOW_MINUTES", 15),
         **optional,
     )
 

@@ -1,7 +1,8 @@
 """`todo-platform up`: the whole platform on one machine, every function behind one gateway.
 
 Database (embedded unless DATABASE_URL is set), migrations, a ready token for
-the owner `local`, then gunicorn serving the gateway until Ctrl-C or SIGTERM.
+the owner `local`, then gunicorn serving the gateway — and the local event
+router, as knative/ says — until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def run(options: UpOptions) -> int:
         from functions.platform.server import GatewayServer
 
         # Returns only by SystemExit: gunicorn's exit status once it has stopped.
-        GatewayServer(options.host, options.port, reload=options.reload, on_ready=ready).run()
+        GatewayServer(
+            options.host, options.port, reload=options.reload, on_ready=ready, events=True
+        ).run()
     return 0
 
 
@@ -143,6 +146,8 @@ todo-platform is ready at {url}
   OpenAPI:   {url}/api/v1/openapi.json
   MCP:       {url}/mcp (Streamable HTTP; send the token as a bearer token)
   health:    {url}/healthz  {url}/readyz  {url}/<function>/healthz
+  events:    POST {url}/broker (CloudEvents, routed as knative/ says);
+             recent deliveries: todo-platform events, or {url}/broker/deliveries
 
 A read-write token for owner "{LOCAL_OWNER}" (more: todo-platform token create --owner NAME):
 

@@ -13,6 +13,7 @@ from uuid import UUID
 from functions.core.db import Database
 from functions.core.errors import NotFound, ProblemError
 from functions.core.models import Status
+from functions.core.outbox import Outbox
 from functions.core.todo_rules import TodoRef
 from functions.core.todo_store import delete_todo, set_status
 from functions.slack import blocks
@@ -52,7 +53,10 @@ def _error(text: str) -> Outcome:
     return Outcome(blocks.error_message(text), replace_original=False)
 
 
-def press_button(db: Database, owner: str, action_id: str, raw_value: str) -> Outcome:
+def press_button(
+    db: Database, outbox: Outbox, owner: str, action_id: str, raw_value: str
+) -> Outcome:
+    """Do what the button says as owner (facts into outbox); the message to send back."""
     if action_id not in blocks.ACTIONS:
         return _error(f"I don't know the button `{escape(action_id)}`; nothing was changed.")
     value = parse_value(raw_value)
@@ -61,10 +65,10 @@ def press_button(db: Database, owner: str, action_id: str, raw_value: str) -> Ou
     ref = TodoRef(id=value.id)
     try:
         if action_id == blocks.DELETE:
-            delete_todo(db, owner, ref, None)
+            delete_todo(db, owner, ref, None, outbox=outbox)
         else:
             status = Status.done if action_id == blocks.COMPLETE else Status.open
-            set_status(db, owner, ref, status, None)
+            set_status(db, owner, ref, status, None, outbox=outbox)
     except NotFound:
         return _error("That todo is gone (deleted, or not yours); nothing was changed.")
     except ProblemError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functions.core.db import Database
 from functions.core.errors import NotFound, ProblemError
 from functions.core.models import ListQuery, Status, Todo
+from functions.core.outbox import Outbox
 from functions.core.todo_rules import TodoRef
 from functions.core.todo_store import create_todo, delete_todo, list_todos, set_status
 from functions.slack import blocks
@@ -30,11 +31,14 @@ def _missing(number: int) -> blocks.Message:
 
 
 def run_command(
-    db: Database, owner: str, command: Command, idempotency_key: str | None
+    db: Database, outbox: Outbox, owner: str, command: Command, idempotency_key: str | None
 ) -> blocks.Message:
-    """The reply to a parsed plain command (Agent is handed off elsewhere)."""
+    """The reply to a parsed plain command (Agent is handed off elsewhere).
+
+    Writes record their facts in outbox, as REST writes do (slack-notify hears of them).
+    """
     try:
-        return _run(db, owner, command, idempotency_key)
+        return _run(db, outbox, owner, command, idempotency_key)
     except NotFound:
         assert isinstance(command, ChangeStatus | Delete)
         return _missing(command.number)
@@ -43,18 +47,22 @@ def run_command(
         return blocks.error_message(escape(error.detail))
 
 
-def _run(db: Database, owner: str, command: Command, idempotency_key: str | None) -> blocks.Message:
+def _run(
+    db: Database, outbox: Outbox, owner: str, command: Command, idempotency_key: str | None
+) -> blocks.Message:
     if isinstance(command, Add):
         todo: Todo
-        todo, _ = create_todo(db, owner, command.todo, idempotency_key)
+        todo, _ = create_todo(db, owner, command.todo, idempotency_key, outbox=outbox)
         return blocks.todo_message("Added", todo)
     if isinstance(command, ListTodos):
         return list_view(db, owner, command.status, command.tag)
     if isinstance(command, ChangeStatus):
-        todo = set_status(db, owner, TodoRef(number=command.number), command.status, None)
+        todo = set_status(
+            db, owner, TodoRef(number=command.number), command.status, None, outbox=outbox
+        )
         return blocks.todo_message(VERBS[command.status], todo)
     if isinstance(command, Delete):
-        todo = delete_todo(db, owner, TodoRef(number=command.number), None)
+        todo = delete_todo(db, owner, TodoRef(number=command.number), None, outbox=outbox)
         return blocks.ephemeral(f"Deleted #{todo.number}: {escape(todo.title)}")
     if isinstance(command, Usage):
         return blocks.error_message(command.message)

@@ -1,79 +1,20 @@
-"""Hands natural language to the agent: one `slack.request.v1` CloudEvent to K_SINK.
+"""Hands natural language to the agent: a `slack.request.v1` CloudEvent through the outbox.
 
-The event id comes from Slack's own id for the request (the command's
-trigger_id, the event's event_id), so a request Slack sends twice becomes the
-same event twice, and the agent, idempotent on (source, id), acts once.
+The event is recorded in the caller's transaction (for an Events API delivery,
+the same one that claims its event_id), and published to the broker once the
+acknowledgement has been sent; the outbox-relay publishes whatever that misses.
+So Slack never waits on the broker, and a hand-off is never lost or doubled.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
-from typing import Any
-
-import requests
-from cloudevents.conversion import to_binary
-from cloudevents.http import CloudEvent
-
+from events.models import SlackRequest
 from events.types import SLACK_REQUEST
-from functions.core.settings import settings
-
-log = logging.getLogger("todo_platform.slack")
-
-PUBLISH_TIMEOUT = 1.5  # of Slack's 3 s; the broker ingress answers in milliseconds
+from functions.core.db import Connection
+from functions.core.outbox import Outbox
+from functions.slack.payloads import slack_owner
 
 
-class HandOffError(Exception):
-    """The request could not be handed to the agent; `reason` is for the user."""
-
-    def __init__(self, reason: str, *, transient: bool) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient  # worth retrying later (the sink is down, not absent)
-
-
-def publish_request(
-    *,
-    source: str,
-    request_id: str | None,
-    team_id: str,
-    user_id: str,
-    channel_id: str,
-    text: str,
-    response_url: str | None,
-    thread_ts: str | None,
-) -> None:
-    """Publish the request for the agent, or raise HandOffError saying why not."""
-    sink = settings().k_sink
-    if sink is None:
-        raise HandOffError(
-            "The assistant is not available here. Plain commands work: `/todo help`.",
-            transient=False,
-        )
-    data: dict[str, Any] = {
-        "team_id": team_id,
-        "user_id": user_id,
-        "channel_id": channel_id,
-        "text": text,
-        "response_url": response_url,
-        "thread_ts": thread_ts,
-    }
-    event = CloudEvent(
-        {
-            "type": SLACK_REQUEST,
-            "source": source,
-            "id": f"slack-{request_id}" if request_id else str(uuid.uuid4()),
-            "datacontenttype": "application/json",
-        },
-        data,
-    )
-    headers, body = to_binary(event)
-    try:
-        response = requests.post(sink, data=body, headers=headers, timeout=PUBLISH_TIMEOUT)
-        response.raise_for_status()
-    except requests.RequestException as exc:
-        log.warning("could not hand a Slack request to the agent: %s", type(exc).__name__)
-        raise HandOffError(
-            "The assistant could not be reached; nothing was done. Try again in a moment.",
-            transient=True,
-        ) from None
+def hand_off(conn: Connection, outbox: Outbox, request: SlackRequest) -> None:
+    """Record the request for the agent in conn's transaction."""
+    outbox.add(conn, SLACK_REQUEST, slack_owner(request.team_id, request.user_id), request)
