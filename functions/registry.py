@@ -190,6 +190,25 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
         keep_warm=True,
         publishes=True,  # its writes record facts; the hand-off is an event
     ),
+    FunctionSpec(
+        name="slack-agent",
+        module="functions.slack_agent",
+        summary="The LLM agent: answers Slack requests with the MCP server's tools, in Slack.",
+        events=(EventRoute(types.SLACK_REQUEST, "functions.slack_agent:answer"),),
+        visibility="cluster-local",
+        requires=("TODO_INTERNAL_TOKEN", "MCP_URL", "SLACK_BOT_TOKEN"),
+    ),
+    FunctionSpec(
+        name="slack-notify",
+        module="functions.slack_notify",
+        summary="Channel notices of completed todos and due-date reminders by DM, in Slack.",
+        events=(
+            EventRoute(types.TODO_COMPLETED, "functions.slack_notify:completed"),
+            EventRoute(types.TODO_DUE, "functions.slack_notify:due"),
+        ),
+        visibility="cluster-local",
+        requires=("SLACK_BOT_TOKEN",),
+    ),
 )
 
 MCP_HANDLER = "functions.mcp_function:mcp"

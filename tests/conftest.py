@@ -13,7 +13,7 @@ from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import FUNCTIONS
 from tests.servers import Api, FunctionServer, free_port
-from tests.slack_requests import BOT_TOKEN, SIGNING_SECRET
+from tests.slack_requests import BOT_TOKEN, NOTIFY_CHANNEL, SIGNING_SECRET
 from tests.slack_standins import SlackStandIn
 
 INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
@@ -52,6 +52,9 @@ def servers(pg: EmbeddedPostgres, slack_api: SlackStandIn) -> Iterator[dict[str,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_API_URL": slack_api.api_url,
+        "SLACK_NOTIFY_CHANNEL": NOTIFY_CHANNEL,
+        # The agent's tools; its end-to-end tests run through `up`, with the real mcp function.
+        "MCP_URL": "http://127.0.0.1:9/mcp",
     }
     # The WSGI functions; the mcp function (ASGI) is tested through `up` (tests/mcp_server).
     started = {

@@ -17,6 +17,7 @@ from functions.slack.signature import sign
 SIGNING_SECRET = "test-signing-secret-" + uuid.uuid4().hex
 BOT_TOKEN = "xoxb-test-token"
 TEAM = "T0TEST"
+NOTIFY_CHANNEL = "C0NOTIFY"
 
 
 def new_user() -> str:

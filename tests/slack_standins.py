@@ -28,6 +28,7 @@ class Received:
     headers: dict[str, str]
     body: Any
     at: float = field(default_factory=time.monotonic)
+    status: int = 0  # what the stand-in answered
 
 
 class _Recorder:
@@ -48,6 +49,7 @@ class _Recorder:
                     body = raw.decode("utf-8", "replace")
                 request = Received(self.path, dict(self.headers.items()), body)
                 status, headers, payload = recorder.answer(request)
+                request.status = status
                 with recorder._changed:
                     recorder.received.append(request)
                     recorder._changed.notify_all()
@@ -138,7 +140,12 @@ class SlackStandIn(_Recorder):
         return 200, {}, {"ok": False, "error": "unknown_method"}
 
     def posts(self) -> list[Received]:
+        """Every chat.postMessage call, rate-limited attempts included."""
         return self.matching(lambda r: r.path == "/api/chat.postMessage")
+
+    def delivered(self) -> list[Received]:
+        """The chat.postMessage calls Slack accepted: the messages people see."""
+        return [p for p in self.posts() if p.status == 200 and p.body.get("channel")]
 
     def responses(self, name: str) -> list[Received]:
         return self.matching(lambda r: r.path == f"/response/{name}")

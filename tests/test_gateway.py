@@ -40,7 +40,10 @@ class GatewayProcess:
                 **os.environ,
                 "DATABASE_URL": database_url,
                 "LOG_LEVEL": "WARNING",
+                # What the Slack functions need at start (nothing here reaches Slack).
                 "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+                "SLACK_BOT_TOKEN": "xoxb-gateway-test",
+                "MCP_URL": f"http://127.0.0.1:{port}/mcp",
                 # The mcp function calls the todo functions back through this gateway.
                 "TODO_API_URL": f"http://127.0.0.1:{port}",
                 "TODO_INTERNAL_TOKEN": "gateway-test-internal",

@@ -69,9 +69,18 @@ class Toolbox(Protocol):
 @dataclass(frozen=True)
 class Limits:
     max_steps: int = 6  # model calls per request
-    timeout: float = 30.0  # seconds for the whole request
+    timeout: float = 25.0  # seconds for the whole request
     tool_reserve: float = 5.0  # start tools only with this much time left
     tool_timeout: float = 10.0  # one tool call
+
+    @classmethod
+    def within(cls, seconds: float) -> Limits:
+        """Limits for a request of `seconds`: tools keep a quarter, one call at most half."""
+        return cls(
+            timeout=seconds,
+            tool_reserve=min(cls.tool_reserve, seconds / 4),
+            tool_timeout=min(cls.tool_timeout, seconds / 2),
+        )
 
 
 @dataclass
