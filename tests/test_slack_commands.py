@@ -228,3 +228,10 @@ def test_a_response_url_that_is_not_slack_is_a_400(user: SlackUser) -> None:
     response = post_signed(user.url, body, FORM)
     assert response.status_code == 400 and "response_url" in response.text
     assert user.rows() == []
+
+
+@pytest.mark.parametrize("text", ["remind me\x00 later", "add nul\x00title"])
+def test_text_that_cannot_be_stored_is_a_400_with_no_effect(user: SlackUser, text: str) -> None:
+    response = post_signed(user.url, user.body(text), FORM)
+    assert response.status_code == 400 and "text" in response.text
+    assert user.rows() == [] and handed_off(user.db, user.id) == []

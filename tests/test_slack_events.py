@@ -129,8 +129,9 @@ def test_other_envelopes_are_acknowledged(url: str) -> None:
         b"[]",
         json.dumps({"type": "event_callback", "team_id": TEAM}).encode(),
         json.dumps({"type": "url_verification"}).encode(),
+        b"[" * 100_000,
     ],
-    ids=["malformed JSON", "not an object", "no event", "no challenge"],
+    ids=["malformed JSON", "not an object", "no event", "no challenge", "deeply nested"],
 )
 def test_malformed_bodies_are_a_400(url: str, body: bytes) -> None:
     response = post_signed(url, body, JSON)
@@ -156,4 +157,13 @@ def test_bad_signatures_are_401_and_hand_nothing_off(url: str, db: Database, cas
     challenge = json.dumps({"type": "url_verification", "challenge": "c"}).encode()
     unsigned = requests.post(url, data=challenge, headers={"Content-Type": JSON}, timeout=10)
     assert unsigned.status_code == 401 and "challenge" not in unsigned.text
+    assert handed_off(db, user) == []
+
+
+def test_a_mention_that_cannot_be_stored_is_a_400_and_hands_nothing_off(
+    url: str, db: Database
+) -> None:
+    user = new_user()
+    response = post_signed(url, event_body(mention(user, "<@UAPPBOT> hi\x00there")), JSON)
+    assert response.status_code == 400
     assert handed_off(db, user) == []

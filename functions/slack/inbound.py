@@ -60,7 +60,7 @@ def json_object(raw: str | bytes, what: str) -> dict[str, object]:
     """raw parsed as a JSON object, or a 400 saying it is not one."""
     try:
         value = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
         raise BadRequest(
             f"the {what} is not valid JSON", errors=[FieldError(what, "malformed JSON")]
         ) from None

@@ -12,10 +12,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.core.models import Text as StorableText
+
 SlackId = Annotated[str, Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{1,39}$")]
 Timestamp = Annotated[str, Field(pattern=r"^[0-9]{1,12}\.[0-9]{1,9}$")]
 Url = Annotated[str, Field(pattern=r"^https?://\S+$", max_length=2000)]
-Text = Annotated[str, Field(max_length=4000)]
+# What people typed: storable as the todo store and the events need it (no NUL, valid Unicode).
+Text = Annotated[StorableText, Field(max_length=4000)]
 
 
 _SLACK_OWNER = re.compile(r"^slack:([A-Z0-9][A-Z0-9_-]{1,39}):([A-Z0-9][A-Z0-9_-]{1,39})$")
