@@ -12,7 +12,7 @@ from events.models import SlackRequest
 from functions.core.consumer import EventCall
 from functions.core.http import http_function
 from functions.core.settings import settings
-from functions.slack.agent import SlackRequestData, answer_request
+from functions.slack.agent import answer_request
 from functions.slack.agent_loop import Limits
 
 
@@ -20,12 +20,7 @@ def answer(call: EventCall) -> None:
     request = call.data(SlackRequest)
     call.exactly_once.transaction(lambda conn: None)  # the claim; a replay stops here
     config = settings()
-    answer_request(
-        SlackRequestData(**request.model_dump()),
-        call.db,
-        config,
-        Limits.within(config.agent_timeout_seconds),
-    )
+    answer_request(request, call.db, config, Limits.within(config.agent_timeout_seconds))
 
 
 slack_agent = http_function("slack-agent")

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from events.models import SlackRequest
 from functions.core.db import Database
 from functions.core.settings import Settings
-from functions.slack.agent import NO_MODEL, SlackRequestData, answer_request
+from functions.slack.agent import NO_MODEL, answer_request
 from functions.slack.agent_loop import Limits
 from functions.slack.history import load_history
 from tests.mcp_standin import TOKEN, McpStandIn
@@ -49,9 +50,9 @@ def configured(db: Database, slack: SlackStandIn, mcp: McpStandIn, llm: OpenAISt
     )
 
 
-def request(slack: SlackStandIn, text: str, *, thread: bool = False) -> SlackRequestData:
+def request(slack: SlackStandIn, text: str, *, thread: bool = False) -> SlackRequest:
     user = new_user()
-    return SlackRequestData(
+    return SlackRequest(
         team_id="T0TEST",
         user_id=user,
         channel_id="C0TEST",
@@ -99,7 +100,7 @@ def test_a_mention_is_answered_in_its_thread_with_the_history_of_that_thread(
     asked = request(slack_api, "hello", thread=True)
     llm.then(text_reply("Hi!")).then(text_reply("Still here."))
     answer_request(asked, db, config, QUICK)
-    answer_request(SlackRequestData(**{**asked.__dict__, "text": "again"}), db, config, QUICK)
+    answer_request(asked.model_copy(update={"text": "again"}), db, config, QUICK)
     posts = [p for p in slack_api.posts() if p.body["text"] in ("Hi!", "Still here.")]
     assert [p.body["thread_ts"] for p in posts] == ["1700000000.000100"] * 2
     assert posts[0].headers["Authorization"] == f"Bearer {BOT_TOKEN}"

@@ -148,6 +148,16 @@ def test_up_prints_a_token_the_openapi_url_and_examples(platform: Platform) -> N
     assert requests.get(platform.url + "/api/v1/openapi.json", timeout=10).json()["openapi"]
 
 
+def test_functions_missing_their_settings_are_named_and_answer_503(platform: Platform) -> None:
+    """Without Slack's settings the Slack functions are off; everything else serves."""
+    if os.environ.get("SLACK_SIGNING_SECRET"):
+        pytest.skip("SLACK_SIGNING_SECRET is set in this environment")
+    assert "slack-commands (set SLACK_SIGNING_SECRET)" in platform.output
+    response = requests.post(platform.url + "/slack/commands", timeout=10)
+    assert response.status_code == 503
+    assert "missing required setting SLACK_SIGNING_SECRET" in response.json()["detail"]
+
+
 def test_printed_curl_examples_work_as_printed(platform: Platform) -> None:
     create, list_open, get, complete, delete = platform.curl_commands
     status, body = run_printed(platform, create)

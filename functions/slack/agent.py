@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 import openai
 
+from events.models import SlackRequest
 from functions.core.db import Database
 from functions.core.settings import Settings
 from functions.slack.agent_loop import AgentReply, Limits, run_agent
@@ -31,20 +31,8 @@ NO_MODEL = (
 NO_TOOLS = ":warning: The assistant cannot reach the todo tools right now. Nothing was changed."
 
 
-@dataclass(frozen=True)
-class SlackRequestData:
-    """What the agent needs to know about one request (the slack.request.v1 data)."""
-
-    team_id: str
-    user_id: str
-    channel_id: str
-    text: str
-    response_url: str | None
-    thread_ts: str | None
-
-
 async def think(
-    request: SlackRequestData, db: Database, config: Settings, limits: Limits
+    request: SlackRequest, db: Database, config: Settings, limits: Limits
 ) -> AgentReply:
     """The agent's answer to request; never raises for the model or MCP failing."""
     if not (config.openai_base_url and config.openai_model):
@@ -71,7 +59,7 @@ async def think(
         await llm.close()
 
 
-def deliver(request: SlackRequestData, text: str, config: Settings) -> None:
+def deliver(request: SlackRequest, text: str, config: Settings) -> None:
     """Send the answer where the request came from; SlackError if Slack refuses."""
     if request.response_url:
         message = {"response_type": "ephemeral", "text": text, "replace_original": True}
@@ -83,7 +71,7 @@ def deliver(request: SlackRequestData, text: str, config: Settings) -> None:
 
 
 def answer_request(
-    request: SlackRequestData, db: Database, config: Settings, limits: Limits
+    request: SlackRequest, db: Database, config: Settings, limits: Limits
 ) -> AgentReply:
     """Think, reply, and remember the exchange (only a full answer joins the history)."""
     reply = asyncio.run(think(request, db, config, limits))
