@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
+from functions.core import metrics, telemetry
 from functions.core.auth import Principal, authenticate
 from functions.core.db import Database, database
 from functions.core.errors import (
@@ -33,14 +35,17 @@ from functions.core.errors import (
 from functions.core.logs import configure_logging
 from functions.core.routing import Router
 from functions.core.settings import settings
-from functions.registry import BY_NAME
+from functions.registry import BY_NAME, Route
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("todo_platform.http")
+access = logging.getLogger("todo_platform.access")
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
+# Any other method is `_OTHER` in spans and metrics, as the conventions say: bounded labels.
+KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"))
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
@@ -147,6 +152,7 @@ def health(path: str) -> flask.Response | None:
         except Exception:
             log.warning("readiness check failed: database unreachable")
             return problem_response(Unavailable("the database is not reachable"), path)
+        telemetry.ready()
         return json_response({"status": "ready"})
     return None
 
@@ -155,18 +161,20 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     """The functions-framework target for the registry entry `name`.
 
     Reads the settings now, so a missing one stops the function at start with one line.
+    Every request but the health checks gets a server span (continuing the caller's
+    `traceparent`), a duration metric and one access log line.
     """
     config = settings()
     configure_logging(config.log_level, config.log_format)
+    telemetry.configure(name)
     spec = BY_NAME[name]
-    router: Router[str] = Router((r.method, r.path, r.handler) for r in spec.routes)
+    router: Router[Route] = Router((r.method, r.path, r) for r in spec.routes)
     handlers: dict[str, Handler] = {}
 
-    def handle(request: flask.Request) -> flask.Response:
+    def dispatch(request: flask.Request, span: telemetry.Span) -> tuple[flask.Response, str | None]:
+        """The response, and the route template that matched (None for 404 and 405)."""
         path = request.path
-        checked = health(path)
-        if checked is not None:
-            return checked
+        route: Route | None = None
         try:
             match = router.match(request.method, path)
             if match is None:
@@ -176,15 +184,56 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
                     f"{request.method} is not allowed here",
                     headers={"Allow": ", ".join(match.allowed)},
                 )
-            handler = handlers.get(match.target)
+            route = match.target
+            span.rename(f"{route.method} {route.path}")
+            span.set("http.route", route.path)
+            handler = handlers.get(route.handler)
             if handler is None:
-                handler = handlers.setdefault(match.target, _load(match.target))
-            return handler(Call(request, match.params, database()))
+                handler = handlers.setdefault(route.handler, _load(route.handler))
+            response = handler(Call(request, match.params, database()))
         except ProblemError as error:
-            return problem_response(error, path)
+            response = problem_response(error, path)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, path)
-            return problem_response(InternalError("an internal error occurred; it is logged"), path)
+            internal = InternalError("an internal error occurred; it is logged")
+            response = problem_response(internal, path)
+        return response, route.path if route is not None else None
+
+    def handle(request: flask.Request) -> flask.Response:
+        path = request.path
+        checked = health(path)
+        if checked is not None:
+            return checked
+        started = time.perf_counter()
+        method = request.method if request.method in KNOWN_METHODS else "_OTHER"
+        with telemetry.span(
+            method,
+            "server",
+            {"http.request.method": method, "url.path": path, "url.scheme": request.scheme},
+            parent=telemetry.extract(request.headers),
+            service=name,
+            measures=(metrics.HTTP_SERVER_DURATION,),
+        ) as span:
+            response, route = dispatch(request, span)
+            status = response.status_code
+            span.set("http.response.status_code", status)
+            if status >= 500:
+                span.fail(str(status))
+            access.info(
+                "%s %s %s",
+                method,
+                path,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        telemetry.ready()
+        return response
 
     handle.__name__ = handle.__qualname__ = spec.target
     return handle

@@ -1,7 +1,9 @@
 """`todo-platform up`: the whole platform on one machine, every function behind one gateway.
 
 Database (embedded unless DATABASE_URL is set), migrations, a ready token for
-the owner `local`, then gunicorn serving the gateway until Ctrl-C or SIGTERM.
+the owner `local`, then gunicorn serving the gateway until Ctrl-C or SIGTERM. With
+`OTEL_EXPORTER_OTLP_ENDPOINT` set, every function exports traces, metrics and logs there
+under its own `service.name`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from types import FrameType
 
@@ -31,6 +34,7 @@ def run(options: UpOptions) -> int:
     # embedded PostgreSQL is released on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_port_free(options.host, options.port)
+    mark_local_environment(os.environ)
     with local_database(options.data_dir) as database:
         os.environ["DATABASE_URL"] = database.url
         from functions.core.settings import settings
@@ -51,6 +55,25 @@ def run(options: UpOptions) -> int:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def mark_local_environment(environ: MutableMapping[str, str]) -> None:
+    """Telemetry from `up` says `deployment.environment.name=local` unless told otherwise."""
+    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if "deployment.environment" not in attributes:
+        local = "deployment.environment.name=local"
+        environ["OTEL_RESOURCE_ATTRIBUTES"] = f"{attributes},{local}" if attributes else local
+
+
+def telemetry_summary(environ: Mapping[str, str]) -> str:
+    """Where telemetry goes, for the banner."""
+    from functions.core.telemetry import exported_signals
+
+    signals = exported_signals(environ)
+    if not signals:
+        return "off (set OTEL_EXPORTER_OTLP_ENDPOINT to export traces, metrics and logs)"
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "per-signal endpoints"
+    return f"{', '.join(signals)} over OTLP/HTTP to {endpoint}"
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -124,6 +147,7 @@ todo-platform is ready at {url}
   database:  {database.describe()}{kept}
   OpenAPI:   {url}/api/v1/openapi.json
   health:    {url}/healthz  {url}/readyz  {url}/<function>/healthz
+  telemetry: {telemetry_summary(os.environ)}
 
 A read-write token for owner "{LOCAL_OWNER}" (more: todo-platform token create --owner NAME):
 
