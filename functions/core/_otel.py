@@ -9,6 +9,9 @@ exporting thread per signal, plus one metric reader per function.
 Exporters and threads are built on first use in the process that uses them: a
 functions-framework function configures telemetry while it is imported, in the gunicorn
 master, and serves in a forked worker, which must not share the master's connections.
+
+Exemplars are off unless `OTEL_METRICS_EXEMPLAR_FILTER` asks for them: attaching one to
+every histogram record inside a span costs more than the record itself.
 """
 
 from __future__ import annotations
@@ -30,11 +33,12 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -107,20 +111,33 @@ def resource(service: str) -> Resource:
 
 @dataclass
 class _Service:
-    """One function's providers in this process, and the instruments created so far."""
+    """One function's providers in this process, and the instruments and loggers made so far."""
 
     name: str
     tracer: trace.Tracer
     meter_provider: MeterProvider | None
     logger_provider: LoggerProvider | None
     instruments: dict[str, Any] = field(default_factory=dict)
+    # The SDK's own get_logger takes a lock and updates a WeakSet on every call.
+    loggers: dict[str, Any] = field(default_factory=dict)
+
+    def instrument(self, instrument: Instrument) -> Any:
+        created = self.instruments.get(instrument.name)
+        if created is None:
+            created = self.instruments[instrument.name] = _create(self, instrument)
+        return created
+
+    def logger(self, name: str) -> Any:
+        found = self.loggers.get(name)
+        if found is None and self.logger_provider is not None:
+            found = self.loggers[name] = self.logger_provider.get_logger(name)
+        return found
 
 
 class _Pipelines:
     """The exporting side of one process: shared processors and every function's providers."""
 
     def __init__(self, signals: tuple[str, ...]) -> None:
-        self.pid = os.getpid()
         self.signals = signals
         self.span_processor: BatchSpanProcessor | None = None
         self.log_processor: BatchLogRecordProcessor | None = None
@@ -147,7 +164,9 @@ class _Pipelines:
 
     def _build(self, name: str) -> _Service:
         res = resource(name)
-        tracer_provider = TracerProvider(resource=res, shutdown_on_exit=False)
+        # Spans nobody exports still carry the trace context; recording them would be waste.
+        sampler = None if self.span_processor is not None else ALWAYS_OFF
+        tracer_provider = TracerProvider(resource=res, sampler=sampler, shutdown_on_exit=False)
         if self.span_processor is not None:
             tracer_provider.add_span_processor(self.span_processor)
         meter_provider = None
@@ -155,8 +174,14 @@ class _Pipelines:
             from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
             reader = PeriodicExportingMetricReader(OTLPMetricExporter())
+            exemplars = None
+            if not os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
+                exemplars = AlwaysOffExemplarFilter()
             meter_provider = MeterProvider(
-                resource=res, metric_readers=[reader], shutdown_on_exit=False
+                resource=res,
+                metric_readers=[reader],
+                shutdown_on_exit=False,
+                exemplar_filter=exemplars,
             )
         logger_provider = None
         if self.log_processor is not None:
@@ -194,6 +219,9 @@ class Backend:
         self._pipelines: _Pipelines | None = None
         self._lock = threading.Lock()
         self._ready_in: int | None = None
+        # A forked child (gunicorn's worker) starts without pipelines: the parent's
+        # exporters, threads and connections are not its to use.
+        os.register_at_fork(after_in_child=self._forget_pipelines)
         atexit.register(self.shutdown)
         self.chain_sigterm()
         if "logs" in signals:
@@ -204,12 +232,16 @@ class Backend:
             if name not in self.names:
                 self.names.append(name)
 
+    def _forget_pipelines(self) -> None:
+        self._pipelines = None
+        self._lock = threading.Lock()
+
     def _here(self) -> _Pipelines:
         pipelines = self._pipelines
-        if pipelines is None or pipelines.pid != os.getpid():
+        if pipelines is None:
             with self._lock:
                 pipelines = self._pipelines
-                if pipelines is None or pipelines.pid != os.getpid():
+                if pipelines is None:
                     pipelines = self._pipelines = _Pipelines(self.signals)
         return pipelines
 
@@ -217,7 +249,9 @@ class Backend:
         return _service.get() or (self.names[0] if self.names else None)
 
     def _current(self, service: str | None = None) -> _Service:
-        return self._here().service(service or self.current_service() or SCOPE)
+        pipelines = self._pipelines or self._here()
+        name = service or _service.get() or (self.names[0] if self.names else SCOPE)
+        return pipelines.services.get(name) or pipelines.service(name)
 
     def span(
         self,
@@ -228,9 +262,9 @@ class Backend:
         link: object | None,
         service: str | None,
         measures: tuple[Instrument, ...],
-        child_only: bool,
+        leaf: bool,
     ) -> _Span:
-        return _Span(self, name, kind, attributes, parent, link, service, measures, child_only)
+        return _Span(self, name, kind, attributes, parent, link, service, measures, leaf)
 
     def inject(self, headers: MutableMapping[str, str]) -> None:
         _PROPAGATOR.inject(headers)
@@ -250,9 +284,7 @@ class Backend:
         service = self._current()
         if service.meter_provider is None:
             return
-        created = service.instruments.get(instrument.name)
-        if created is None:
-            created = service.instruments[instrument.name] = _create(service, instrument)
+        created = service.instrument(instrument)
         kept = {k: attributes[k] for k in instrument.keys if k in attributes} if attributes else {}
         if instrument.kind == "counter":
             created.add(value, kept)
@@ -262,10 +294,9 @@ class Backend:
             created.set(value, kept)
 
     def ready(self) -> None:
-        pid = os.getpid()
-        if self._ready_in == pid:
+        if self._ready_in == os.getpid():
             return
-        self._ready_in = pid
+        self._ready_in = os.getpid()
         from functions.core import metrics
 
         metrics.COLD_STARTS.record(1)
@@ -273,13 +304,13 @@ class Backend:
 
     def flush(self, timeout_seconds: float = FLUSH_TIMEOUT_SECONDS) -> None:
         pipelines = self._pipelines
-        if pipelines is not None and pipelines.pid == os.getpid():
+        if pipelines is not None:
             pipelines.flush(timeout_seconds)
 
     def shutdown(self) -> None:
-        """At exit: export what is buffered, in this process only."""
+        """At exit: export what this process buffered."""
         pipelines = self._pipelines
-        if pipelines is not None and pipelines.pid == os.getpid():
+        if pipelines is not None:
             pipelines.shutdown()
 
     def chain_sigterm(self) -> None:
@@ -327,8 +358,8 @@ class _Span:
     __slots__ = (
         "_attributes",
         "_backend",
-        "_child_only",
         "_kind",
+        "_leaf",
         "_link",
         "_measures",
         "_name",
@@ -350,7 +381,7 @@ class _Span:
         link: object | None,
         service: str | None,
         measures: tuple[Instrument, ...],
-        child_only: bool,
+        leaf: bool,
     ) -> None:
         self._backend = backend
         self._name = name
@@ -360,7 +391,7 @@ class _Span:
         self._link = link if isinstance(link, otel_context.Context) else None
         self._service = service
         self._measures = measures
-        self._child_only = child_only
+        self._leaf = leaf
         self._token: object | None = None
 
     @property
@@ -370,13 +401,26 @@ class _Span:
     def __enter__(self) -> _Span:
         if self._service is not None:
             self._service_token = _service.set(self._service)
-        if self._child_only and not trace.get_current_span().get_span_context().is_valid:
-            self._span = trace.INVALID_SPAN
+        if self._leaf:
+            # Started, never made current: nothing runs inside a statement, and
+            # attaching a context costs more than the span's own attributes.
+            # Only under a recording span: an unsampled request's statements would be
+            # unsampled too, and a statement outside any request gets no trace at all.
+            if trace.get_current_span().is_recording():
+                self._span = self._tracer().start_span(
+                    self._name,
+                    kind=_KINDS[self._kind],
+                    attributes=self._attributes,
+                    record_exception=False,
+                    set_status_on_exception=False,
+                )
+            else:
+                self._span = trace.INVALID_SPAN
         else:
             links = ()
             if self._link is not None:
                 links = (trace.Link(trace.get_current_span(self._link).get_span_context()),)
-            self._span = self._backend._current(self._service).tracer.start_span(
+            self._span = self._tracer().start_span(
                 self._name,
                 context=self._parent,
                 kind=_KINDS[self._kind],
@@ -388,6 +432,9 @@ class _Span:
             self._token = otel_context.attach(trace.set_span_in_context(self._span, self._parent))
         self._started = time.perf_counter()
         return self
+
+    def _tracer(self) -> trace.Tracer:
+        return self._backend._current(self._service).tracer
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         elapsed = time.perf_counter() - self._started
@@ -433,8 +480,8 @@ class OtlpLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.name.startswith(_NOT_EXPORTED):
             return
-        provider = self.backend._current().logger_provider
-        if provider is None:
+        logger = self.backend._current().logger(record.name)
+        if logger is None:
             return
         attributes: dict[str, Any] = {
             key: value if isinstance(value, str | bool | int | float) else str(value)
@@ -443,7 +490,7 @@ class OtlpLogHandler(logging.Handler):
         if record.exc_info and record.exc_info[0] is not None:
             attributes["exception.type"] = record.exc_info[0].__qualname__
             attributes["exception.stacktrace"] = record.exc_text or ""
-        provider.get_logger(record.name).emit(
+        logger.emit(
             timestamp=int(record.created * 1e9),
             observed_timestamp=time.time_ns(),
             context=otel_context.get_current(),

@@ -85,15 +85,12 @@ def is_connection_error(exc: BaseException) -> bool:
 
 
 def span_attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """What every SQL span says about the server: system, database, address (no credentials)."""
-    attributes: dict[str, Any] = {
-        "db.system.name": "postgresql",
-        "db.namespace": kwargs.get("database"),
-    }
-    if "host" in kwargs:
-        attributes["server.address"] = kwargs["host"]
-        attributes["server.port"] = kwargs.get("port", 5432)
-    return attributes
+    """What every SQL span says about the server: the system and the database, no more.
+
+    The platform has one database behind one address; repeating the address on every
+    span would cost more (each attribute is cleaned, encoded, sent) than it tells.
+    """
+    return {"db.system.name": "postgresql", "db.namespace": kwargs.get("database")}
 
 
 class Connection:

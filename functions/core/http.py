@@ -33,7 +33,7 @@ from functions.core.errors import (
     ValidationFailed,
 )
 from functions.core.logs import configure_logging
-from functions.core.routing import Router
+from functions.core.routing import Match, Router
 from functions.core.settings import settings
 from functions.registry import BY_NAME, Route
 
@@ -171,12 +171,9 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     router: Router[Route] = Router((r.method, r.path, r) for r in spec.routes)
     handlers: dict[str, Handler] = {}
 
-    def dispatch(request: flask.Request, span: telemetry.Span) -> tuple[flask.Response, str | None]:
-        """The response, and the route template that matched (None for 404 and 405)."""
+    def dispatch(request: flask.Request, match: Match[Route] | None) -> flask.Response:
         path = request.path
-        route: Route | None = None
         try:
-            match = router.match(request.method, path)
             if match is None:
                 raise NotFound(f"no route for {path}")
             if match.target is None:
@@ -185,19 +182,16 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
                     headers={"Allow": ", ".join(match.allowed)},
                 )
             route = match.target
-            span.rename(f"{route.method} {route.path}")
-            span.set("http.route", route.path)
             handler = handlers.get(route.handler)
             if handler is None:
                 handler = handlers.setdefault(route.handler, _load(route.handler))
-            response = handler(Call(request, match.params, database()))
+            return handler(Call(request, match.params, database()))
         except ProblemError as error:
-            response = problem_response(error, path)
+            return problem_response(error, path)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, path)
             internal = InternalError("an internal error occurred; it is logged")
-            response = problem_response(internal, path)
-        return response, route.path if route is not None else None
+            return problem_response(internal, path)
 
     def handle(request: flask.Request) -> flask.Response:
         path = request.path
@@ -206,15 +200,22 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
             return checked
         started = time.perf_counter()
         method = request.method if request.method in KNOWN_METHODS else "_OTHER"
+        match = router.match(request.method, path)
+        route = match.target.path if match is not None and match.target is not None else None
         with telemetry.span(
-            method,
+            f"{method} {route}" if route else method,
             "server",
-            {"http.request.method": method, "url.path": path, "url.scheme": request.scheme},
+            {
+                "http.request.method": method,
+                "http.route": route,
+                "url.path": path,
+                "url.scheme": request.scheme,
+            },
             parent=telemetry.extract(request.headers),
             service=name,
             measures=(metrics.HTTP_SERVER_DURATION,),
         ) as span:
-            response, route = dispatch(request, span)
+            response = dispatch(request, match)
             status = response.status_code
             span.set("http.response.status_code", status)
             if status >= 500:

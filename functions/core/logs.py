@@ -15,6 +15,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, TextIO
 
 from functions.core import telemetry
@@ -26,7 +27,9 @@ _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 REDACTED = "[redacted]"
 # Extra keys whose values are never written: `Authorization`, `api_token`, `client_secret` ...
 _SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|cookie|api_?key", re.I)
-# Credentials that may hide inside free text (a message, an exception, a DSN).
+# Credentials that may hide inside free text (a message, an exception, a DSN); one search
+# for any of them first, so the common clean line costs one regex pass.
+_MAYBE_SENSITIVE = re.compile(r"(?i)bearer|basic|://|tp_|xox|xapp|sk-|sk_|password|secret|token")
 _SENSITIVE_TEXT = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"(://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
@@ -37,14 +40,21 @@ _SENSITIVE_TEXT = (
 
 def scrub(text: str) -> str:
     """Text with bearer tokens, URL passwords and API keys replaced by `[redacted]`."""
+    if not _MAYBE_SENSITIVE.search(text):
+        return text
     for pattern, replacement in _SENSITIVE_TEXT:
         text = pattern.sub(replacement, text)
     return text
 
 
+@lru_cache(maxsize=1024)
+def sensitive_key(key: str) -> bool:
+    return bool(_SENSITIVE_KEY.search(key))
+
+
 def redact(value: Any, key: str = "") -> Any:
     """A value safe to log: sensitive keys' values replaced, strings scrubbed, recursively."""
-    if key and _SENSITIVE_KEY.search(key):
+    if key and sensitive_key(key):
         return REDACTED
     if isinstance(value, str):
         return scrub(value)
@@ -56,9 +66,11 @@ def redact(value: Any, key: str = "") -> Any:
 
 
 class Redact(logging.Filter):
-    """Rewrites a record in place before any handler formats it; applying it twice is harmless."""
+    """Rewrites a record in place before any handler formats it, once however many handlers."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if "_extras" in record.__dict__:
+            return True  # another handler's filter got here first
         try:
             message = record.getMessage()
         except Exception:  # a bad format string; the handler reports it when it formats
@@ -68,13 +80,17 @@ class Redact(logging.Filter):
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
             record.exc_text = scrub(record.exc_text)
-        for key in extras(record):
-            setattr(record, key, redact(getattr(record, key), key))
+        facts = {key: redact(value, key) for key, value in extras(record).items()}
+        record.__dict__.update(facts)
+        record._extras = facts
         return True
 
 
 def extras(record: logging.LogRecord) -> dict[str, Any]:
-    """The facts a call site passed with `extra=`."""
+    """The facts a call site passed with `extra=` (redacted, once `Redact` has seen it)."""
+    known = record.__dict__.get("_extras")
+    if known is not None:
+        return known
     return {
         k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")
     }

@@ -54,7 +54,7 @@ def sql(statement: str, connection: Mapping[str, Any]) -> Span:
         "client",
         attributes,
         measures=(metrics.DB_DURATION,),
-        child_only=True,
+        leaf=True,
     )
 
 

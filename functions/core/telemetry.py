@@ -120,21 +120,22 @@ def span(
     link: Parent | None = None,
     service: str | None = None,
     measures: tuple[Instrument, ...] = (),
-    child_only: bool = False,
+    leaf: bool = False,
 ) -> Span:
     """A span to use as a context manager: the child of the current one, or of `parent`.
 
     `parent` (from `extract`) continues a caller's trace; `link` points at a related
     one (a published event's creation). `service` names the function the work belongs
     to (entry spans set it). When the block ends each of `measures` gets the span's
-    low-cardinality attributes: a histogram its duration, a counter 1. `child_only`
-    spans are made only inside another span (a SQL statement of a request, not of a
-    readiness probe); the measures are taken either way. An exception leaving the block
-    marks the span failed with its type, never its message.
+    low-cardinality attributes: a histogram its duration, a counter 1. A `leaf` span
+    (a SQL statement) never becomes current, since nothing runs inside it, and is made
+    only inside another span: a request's statement, not a readiness probe's; its
+    measures are taken either way. An exception leaving the block marks the span failed
+    with its type, never its message.
     """
     if _backend is None:
         return NO_SPAN
-    return _backend.span(name, kind, attributes, parent, link, service, measures, child_only)
+    return _backend.span(name, kind, attributes, parent, link, service, measures, leaf)
 
 
 def inject(headers: MutableMapping[str, str]) -> None:
