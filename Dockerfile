@@ -41,7 +41,7 @@ FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.0.0
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="todo-platform" \
-      org.opencontainers.image.description="todo-platform functions (functions-framework); FUNCTION_TARGET picks one." \
+      org.opencontainers.image.description="todo-platform functions; FUNCTION_TARGET picks one." \
       org.opencontainers.image.source="https://github.com/todo-platform/todo-platform" \
       org.opencontainers.image.url="https://github.com/todo-platform/todo-platform" \
       org.opencontainers.image.version="${VERSION}" \
@@ -65,6 +65,8 @@ WORKDIR /tmp
 USER 65532:65532
 EXPOSE 8080
 
-# functions-framework reads FUNCTION_TARGET (set per Knative Service), PORT and THREADS.
+# todo-function (functions/serve.py) reads FUNCTION_TARGET (set per Knative Service) and
+# serves it as the registry says: functions-framework with --source functions/main.py for
+# the WSGI functions (PORT, THREADS), uvicorn for the ASGI one (mcp; docs/mcp.md).
 # The migration Job overrides the command with `todo-platform migrate`.
-CMD ["functions-framework", "--source", "/opt/venv/lib/python3.11/site-packages/functions/main.py"]
+CMD ["todo-function"]

@@ -36,3 +36,6 @@ FACTS: tuple[str, ...] = (
 )
 COMMANDS: tuple[str, ...] = (TODO_CREATE, TODO_UPDATE, TODO_COMPLETE, TODO_DELETE)
 ALL: tuple[str, ...] = (*FACTS, *COMMANDS, SLACK_REQUEST)
+
+# Not ours: the tick a Knative PingSource sends (outbox-relay and reminders accept it).
+KNATIVE_PING = "dev.knative.sources.ping"

@@ -12,7 +12,7 @@ from functions.core.db import Database
 from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import FUNCTIONS
-from tests.servers import Api, FunctionServer
+from tests.servers import Api, FunctionServer, free_port
 
 INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
 
@@ -36,7 +36,10 @@ def db(pg: EmbeddedPostgres) -> Iterator[Database]:
 @pytest.fixture(scope="session")
 def servers(pg: EmbeddedPostgres) -> Iterator[dict[str, FunctionServer]]:
     env = {"DATABASE_URL": pg.url, "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN, "LOG_LEVEL": "WARNING"}
-    started = {spec.name: FunctionServer(spec, env) for spec in FUNCTIONS}
+    # The REST functions; the mcp function (ASGI) is tested through `up` (tests/mcp_server).
+    started = {
+        spec.name: FunctionServer(spec, env) for spec in FUNCTIONS if spec.interface == "wsgi"
+    }
     try:
         for server in started.values():
             server.wait()
@@ -68,3 +71,60 @@ def alice(db: Database) -> Owner:
 @pytest.fixture
 def bob(db: Database) -> Owner:
     return Owner(db)
+
+
+# CloudEvents: the functions again, on a database of their own (so outbox counts belong to
+# these tests alone), each with K_SINK at a broker port that tests serve a router on.
+
+
+@pytest.fixture(scope="session")
+def events_url(pg: EmbeddedPostgres, db: Database) -> str:
+    db.read(lambda c: c.execute('CREATE DATABASE "events"'))
+    url = pg.url.replace("/todo?", "/events?", 1)
+    apply_migrations(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def events_db(events_url: str) -> Iterator[Database]:
+    database = Database(events_url)
+    yield database
+    database.close_all()
+
+
+@pytest.fixture(scope="session")
+def broker_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def event_servers(
+    events_url: str, broker_port: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FunctionServer]]:
+    logs = tmp_path_factory.mktemp("function-logs")
+    env = {
+        "DATABASE_URL": events_url,
+        "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "K_SINK": f"http://127.0.0.1:{broker_port}/broker",
+        "LOG_LEVEL": "INFO",
+        "LOG_FORMAT": "json",
+    }
+    started = {
+        spec.name: FunctionServer(spec, env, logs / f"{spec.name}.log")
+        for spec in FUNCTIONS
+        if spec.events or spec.publishes  # the readers play no part in events
+    }
+    try:
+        for server in started.values():
+            server.wait()
+        yield started
+    finally:
+        for server in started.values():
+            server.process.terminate()  # all at once: each takes a moment to drain
+        for server in started.values():
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def event_api(event_servers: dict[str, FunctionServer]) -> Api:
+    return Api(event_servers)

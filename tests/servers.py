@@ -44,10 +44,14 @@ def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None 
 class FunctionServer:
     """One function served by functions-framework (gunicorn, as in its container)."""
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, spec: FunctionSpec, env: Mapping[str, str], log_path: Path | None = None
+    ) -> None:
         self.spec = spec
+        self.log_path = log_path  # its stderr (the function's log lines) go here when given
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        log = log_path.open("ab") if log_path is not None else None
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -64,7 +68,10 @@ class FunctionServer:
             ],
             env={**os.environ, "THREADS": "8", **env},
             cwd=ROOT,
+            stderr=log,
         )
+        if log is not None:
+            log.close()  # the child has its own copy
 
     def wait(self) -> None:
         wait_http(self.url + "/healthz", process=self.process)

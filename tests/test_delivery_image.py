@@ -154,18 +154,20 @@ def test_dependencies_are_installed_hash_checked_from_the_lock(stages):
     assert "--only-binary=:all:" in runs, "binary wheels only: no compiler needed to build"
 
 
-def test_command_serves_functions_framework_from_the_installed_package(stages, final):
-    minor = BASE_IMAGE.match(final.base).group("minor")
+def test_command_is_the_launcher_that_serves_each_target_from_the_installed_package(final):
     assert _values(final, "EXPOSE") == ["8080"]
     assert _env(final).get("PORT") == "8080"
     cmd = _values(final, "CMD")
-    assert len(cmd) == 1 and cmd[0].startswith("["), "CMD in exec form, so signals reach gunicorn"
+    assert len(cmd) == 1 and cmd[0].startswith("["), "CMD in exec form, so signals reach the server"
     argv = re.findall(r'"([^"]*)"', cmd[0])
-    assert argv[:2] == ["functions-framework", "--source"]
-    assert argv[2] == f"/opt/venv/lib/python{minor}/site-packages/functions/main.py"
-    assert "--target" not in argv, "the target comes from FUNCTION_TARGET, one per Service"
-    assert (REPO_ROOT / "functions" / "main.py").is_file()
-    assert FUNCTIONS, "the registry names the targets FUNCTION_TARGET picks from"
+    assert argv == ["todo-function"], "the target comes from FUNCTION_TARGET, one per Service"
+    scripts = tomllib.loads(PYPROJECT.read_text())["project"]["scripts"]
+    assert scripts["todo-function"] == "functions.serve:main"
+    # The launcher hands WSGI targets to functions-framework with the installed main.py.
+    from functions import serve
+
+    assert str(REPO_ROOT / "functions" / "main.py") == serve.SOURCE
+    assert {spec.interface for spec in FUNCTIONS} <= {"wsgi", "asgi"}
 
 
 def test_oci_labels(final):

@@ -35,7 +35,14 @@ class GatewayProcess:
         port = free_port()
         process = subprocess.Popen(
             [sys.executable, "-c", SERVE, str(port)],
-            env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"},
+            env={
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "LOG_LEVEL": "WARNING",
+                # The mcp function calls the todo functions back through this gateway.
+                "TODO_API_URL": f"http://127.0.0.1:{port}",
+                "TODO_INTERNAL_TOKEN": "gateway-test-internal",
+            },
             cwd=ROOT,
         )
         gateway = cls(f"http://127.0.0.1:{port}", process)
@@ -70,6 +77,9 @@ def test_every_registry_route_reaches_its_function(gateway: str, name: str, rout
     if route.operation_id == "getOpenApi":
         assert response.status_code == 200
         assert response.json()["openapi"].startswith("3.1")
+    elif route.path.startswith("/.well-known/oauth-protected-resource"):
+        assert response.status_code == 200
+        assert response.json()["resource"] == gateway + "/mcp"
     else:
         assert response.status_code == 401
         assert response.headers["Content-Type"] == "application/problem+json"

@@ -53,12 +53,14 @@ def _tables(url: str) -> list[str]:
 
 EXPECTED_TABLES = [
     "api_tokens",
+    "dead_letters",
     "idempotency_keys",
     "outbox",
     "owner_counters",
     "platform_secrets",
     "processed_events",
     "schema_migrations",
+    "todo_reminders",
     "todos",
 ]
 

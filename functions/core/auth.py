@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from events.fields import OWNER_PATTERN
 from functions.core.db import Database
 from functions.core.errors import BadRequest, FieldError, Forbidden, Unauthorized
 
@@ -18,7 +19,7 @@ SCOPES = (READ, WRITE)
 TOKEN_PREFIX = "tp_"
 # Set by a function acting for a user (MCP → todo); honoured only with the internal credential.
 ACTING_OWNER_HEADER = "X-Todo-Owner"
-_OWNER = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
+_OWNER = re.compile(OWNER_PATTERN)  # the same rule the event catalog states
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def hash_token(token: str) -> str:
 
 
 def validate_owner(owner: str) -> str:
-    if not _OWNER.match(owner):
+    if not _OWNER.fullmatch(owner):  # fullmatch: `$` alone would let a final newline through
         raise ValueError("an owner is 1–200 characters without control characters")
     return owner
 

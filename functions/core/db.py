@@ -13,7 +13,7 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pg8000.native
@@ -144,6 +144,14 @@ class Connection:
 
 class _CommitFailed(Exception):
     """The connection broke while COMMIT was in flight: the outcome is unknown."""
+
+
+class Transactions(Protocol):
+    """What the store needs: a Database, or a wrapper that adds a step to each transaction."""
+
+    def read(self, work: Callable[[Connection], T]) -> T: ...
+
+    def transaction(self, work: Callable[[Connection], T]) -> T: ...
 
 
 class Database:

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
 from pydantic import BaseModel, ValidationError
@@ -35,7 +35,12 @@ from functions.core.errors import (
 from functions.core.logs import configure_logging
 from functions.core.routing import Match, Router
 from functions.core.settings import settings
-from functions.registry import BY_NAME, Route
+from functions.core.tracing import continue_trace
+from functions.registry import BY_NAME, FunctionSpec, Route
+
+if TYPE_CHECKING:
+    from functions.core.consumer import EventConsumer
+    from functions.core.outbox import Outbox
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("todo_platform.http")
@@ -60,10 +65,23 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
 class Call:
     """One HTTP request to a function: its path parameters, caller and body."""
 
-    def __init__(self, request: flask.Request, params: dict[str, str], db: Database) -> None:
+    def __init__(
+        self, request: flask.Request, params: dict[str, str], db: Database, source: str = ""
+    ) -> None:
         self.request = request
         self.params = params
         self.db = db
+        self.source = source
+        self._outbox: Outbox | None = None
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where this request's writes record their facts; published once it is answered."""
+        if self._outbox is None:
+            from functions.core.outbox import Outbox  # readers never load the event catalog
+
+            self._outbox = Outbox(self.source)
+        return self._outbox
 
     @cached_property
     def principal(self) -> Principal:
@@ -157,6 +175,24 @@ def health(path: str) -> flask.Response | None:
     return None
 
 
+def publish_after(response: flask.Response, db: Database, outbox: Outbox | None) -> flask.Response:
+    """Publish the request's facts once its answer is sent: the caller never waits on a broker."""
+    if outbox is not None and outbox.written:
+        from functions.core.outbox import publish_written
+
+        sink = settings().k_sink
+        response.call_on_close(lambda: publish_written(db, outbox, sink))
+    return response
+
+
+def _consumer(spec: FunctionSpec) -> EventConsumer | None:
+    if not spec.events:
+        return None
+    from functions.core.consumer import EventConsumer  # only functions that take events
+
+    return EventConsumer(spec.events, spec.source)
+
+
 def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     """The functions-framework target for the registry entry `name`.
 
@@ -170,6 +206,7 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     spec = BY_NAME[name]
     router: Router[Route] = Router((r.method, r.path, r) for r in spec.routes)
     handlers: dict[str, Handler] = {}
+    consumer = _consumer(spec)
 
     def dispatch(request: flask.Request, match: Match[Route] | None) -> flask.Response:
         path = request.path
@@ -185,7 +222,9 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
             handler = handlers.get(route.handler)
             if handler is None:
                 handler = handlers.setdefault(route.handler, _load(route.handler))
-            return handler(Call(request, match.params, database()))
+            call = Call(request, match.params, database(), spec.source)
+            with continue_trace(request.headers.get("traceparent")):
+                return publish_after(handler(call), call.db, call._outbox)
         except ProblemError as error:
             return problem_response(error, path)
         except Exception:
@@ -193,11 +232,25 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
             internal = InternalError("an internal error occurred; it is logged")
             return problem_response(internal, path)
 
+    def receive(request: flask.Request) -> flask.Response:
+        """A CloudEvent delivery, answered as the consumer decides."""
+        assert consumer is not None
+        try:
+            return consumer.receive(request, database())
+        except ProblemError as error:
+            return problem_response(error, request.path)
+        except Exception:
+            log.exception("unhandled error receiving an event")
+            internal = InternalError("an internal error occurred; it is logged")
+            return problem_response(internal, request.path)
+
     def handle(request: flask.Request) -> flask.Response:
         path = request.path
         checked = health(path)
         if checked is not None:
             return checked
+        if consumer is not None and request.method == "POST" and path == "/":
+            return receive(request)
         started = time.perf_counter()
         method = request.method if request.method in KNOWN_METHODS else "_OTHER"
         match = router.match(request.method, path)

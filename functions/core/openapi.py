@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
 from functions.core.models import ListQuery, Todo, TodoCreate, TodoPage, TodoPatch
-from functions.registry import FUNCTIONS
+from functions.registry import API, FUNCTIONS
 
 
 class ProblemFieldError(BaseModel):
@@ -181,6 +181,8 @@ def build_openapi() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for spec in FUNCTIONS:
         for route in spec.routes:
+            if not route.path.startswith(API):
+                continue  # not REST: MCP (docs/mcp.md) has its own protocol
             operation = {
                 "operationId": route.operation_id,
                 "tags": [spec.name],

@@ -17,6 +17,8 @@ class Settings:
     internal_token: str | None
     log_level: str
     log_format: str
+    k_sink: str | None = None  # where events go: the broker (Knative's SinkBinding sets it)
+    reminder_window_minutes: int = 15
 
 
 def _int(name: str, default: int) -> int:
@@ -27,6 +29,13 @@ def _int(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"todo-platform: {name} must be an integer, got {raw!r}") from None
+
+
+def _positive(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ConfigError(f"todo-platform: {name} must be at least 1, got {value}")
+    return value
 
 
 @cache
@@ -43,4 +52,6 @@ def settings() -> Settings:
         internal_token=os.environ.get("TODO_INTERNAL_TOKEN") or None,
         log_level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         log_format=log_format,
+        k_sink=os.environ.get("K_SINK") or None,
+        reminder_window_minutes=_positive("REMINDER_WINDOW_MINUTES", 15),
     )

@@ -38,6 +38,11 @@ def parse_ref(raw: str) -> TodoRef:
     )
 
 
+def ref_of(value: UUID | int) -> TodoRef:
+    """The reference an event names: a UUID or a number (the catalog's TodoRef)."""
+    return TodoRef(id=value) if isinstance(value, UUID) else TodoRef(number=value)
+
+
 def etag(version: int) -> str:
     return f'"{version}"'
 

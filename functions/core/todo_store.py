@@ -6,10 +6,11 @@ import hashlib
 import json
 import threading
 import uuid
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from functions.core.cursor import InvalidCursor, decode_cursor, encode_cursor
-from functions.core.db import Connection, Database
+from functions.core.db import Connection, Database, Transactions
 from functions.core.errors import (
     BadRequest,
     FieldError,
@@ -25,6 +26,9 @@ from functions.core.todo_rules import (
     request_hash,
     search_terms,
 )
+
+if TYPE_CHECKING:
+    from functions.core.outbox import Outbox
 
 COLUMNS = (
     "id, number, title, notes, status, priority, due_at, tags, "
@@ -44,6 +48,14 @@ SEARCH_QUERY = (
     r"|| ''':*', ' & ') AS tsquery) "
     r"FROM unnest(tsvector_to_array(to_tsvector('simple', :q))) AS word)"
 )
+
+
+def _facts() -> ModuleType:
+    # Every write records its fact in the same transaction. The event catalog loads with the
+    # first write, so the functions that only read (get, list) never import it.
+    from functions.core import todo_facts
+
+    return todo_facts
 
 
 def _todo(row: dict[str, Any]) -> Todo:
@@ -99,12 +111,23 @@ def insert_todo(conn: Connection, owner: str, data: TodoCreate) -> Todo:
     return _todo(row)
 
 
+def _create(conn: Connection, owner: str, data: TodoCreate, outbox: Outbox) -> Todo:
+    todo = insert_todo(conn, owner, data)
+    _facts().created(conn, outbox, owner, todo)
+    return todo
+
+
 def create_todo(
-    db: Database, owner: str, data: TodoCreate, idempotency_key: str | None
+    db: Transactions,
+    owner: str,
+    data: TodoCreate,
+    idempotency_key: str | None,
+    *,
+    outbox: Outbox,
 ) -> tuple[Todo, bool]:
     """Create a todo; with a key, a retry of the same body returns the same todo (replayed=True)."""
     if idempotency_key is None:
-        return db.transaction(lambda c: insert_todo(c, owner, data)), False
+        return db.transaction(lambda c: _create(c, owner, data, outbox)), False
     fingerprint = request_hash(data.model_dump(mode="json"))
 
     def work(conn: Connection) -> tuple[Todo, bool]:
@@ -136,7 +159,7 @@ def create_todo(
                     errors=[FieldError("Idempotency-Key", "already used with another body")],
                 )
             return Todo.model_validate_json(stored["response_body"]), True
-        todo = insert_todo(conn, owner, data)
+        todo = _create(conn, owner, data, outbox)
         conn.execute(
             "UPDATE idempotency_keys SET status_code = 201, response_body = :body "
             "WHERE owner = :owner AND key = :key",
@@ -150,7 +173,13 @@ def create_todo(
 
 
 def update_todo(
-    db: Database, owner: str, ref: TodoRef, patch: TodoPatch, accepted: set[int] | None
+    db: Transactions,
+    owner: str,
+    ref: TodoRef,
+    patch: TodoPatch,
+    accepted: set[int] | None,
+    *,
+    outbox: Outbox,
 ) -> Todo:
     changes = patch.model_dump(exclude_unset=True)
     errors = [
@@ -185,13 +214,21 @@ def update_todo(
             **changes,
         )
         assert row is not None
-        return _todo(row)
+        todo = _todo(row)
+        _facts().updated(conn, outbox, owner, todo, list(changes))
+        return todo
 
     return db.transaction(work)
 
 
 def set_status(
-    db: Database, owner: str, ref: TodoRef, status: Status, accepted: set[int] | None
+    db: Transactions,
+    owner: str,
+    ref: TodoRef,
+    status: Status,
+    accepted: set[int] | None,
+    *,
+    outbox: Outbox,
 ) -> Todo:
     """Complete or reopen; doing it to a todo already in that state changes nothing."""
 
@@ -208,16 +245,21 @@ def set_status(
             id=str(current.id),
         )
         assert row is not None
-        return _todo(row)
+        todo = _todo(row)
+        _facts().status_changed(conn, outbox, owner, todo)
+        return todo
 
     return db.transaction(work)
 
 
-def delete_todo(db: Database, owner: str, ref: TodoRef, accepted: set[int] | None) -> Todo:
+def delete_todo(
+    db: Transactions, owner: str, ref: TodoRef, accepted: set[int] | None, *, outbox: Outbox
+) -> Todo:
     def work(conn: Connection) -> Todo:
         current = get_todo(conn, owner, ref, lock=True)
         check_version(current.version, accepted)
         conn.execute("DELETE FROM todos WHERE id = :id", id=str(current.id))
+        _facts().deleted(conn, outbox, owner, current)
         return current
 
     return db.transaction(work)

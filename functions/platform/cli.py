@@ -58,6 +58,12 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _events(args: argparse.Namespace) -> int:
+    from functions.platform.event_report import show
+
+    return show(args.url, as_json=args.json)
+
+
 def _openapi(args: argparse.Namespace) -> int:
     from functions.core.openapi import render
 
@@ -117,6 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="", help="a label to recognise the token by")
     _data_dir_option(create)
     create.set_defaults(run=_token_create)
+
+    events = commands.add_parser(
+        "events",
+        help="show the recent event deliveries and dead letters of a running `up`",
+        description="Ask a running `todo-platform up` for what its event router delivered, "
+        "retried and dead-lettered lately, and for its routing table.",
+    )
+    events.add_argument(
+        "--url",
+        default="http://127.0.0.1:8080",
+        help="where `up` listens (default: %(default)s)",
+    )
+    events.add_argument("--json", action="store_true", help="print the raw JSON")
+    events.set_defaults(run=_events)
 
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document")
     openapi.set_defaults(run=_openapi)

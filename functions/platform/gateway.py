@@ -5,6 +5,10 @@ Each function runs as the very functions-framework app its container runs
 first request that needs it. A request goes to the function whose registry
 route matches its method and path, in-process: no proxy hop, no second server,
 so the gateway adds a route lookup and nothing else (DESIGN §8 budget).
+
+With an event router, the gateway also serves the broker's ingress (`/broker…`)
+and gives every function the address Knative would: `/_functions/<name>/…` is
+that function's app at its root, where the router delivers CloudEvents.
 """
 
 from __future__ import annotations
@@ -30,14 +34,22 @@ SOURCE = str(Path(__file__).resolve().parents[1] / "main.py")
 HEALTH_PATHS = ("/healthz", "/readyz")
 # The `service.name` of what the gateway does itself; each function exports under its own.
 GATEWAY_SERVICE = "todo-platform"
+FUNCTIONS_PREFIX = "/_functions/"  # + <name>/: a function's root, as its Knative Service has
+BROKER_PREFIX = "/broker"
 
 
 class Gateway:
     """A WSGI app that dispatches each request to the function that owns its route."""
 
-    def __init__(self, functions: Sequence[FunctionSpec] = FUNCTIONS, source: str = SOURCE) -> None:
+    def __init__(
+        self,
+        functions: Sequence[FunctionSpec] = FUNCTIONS,
+        source: str = SOURCE,
+        broker: WSGIApp | None = None,
+    ) -> None:
         self.functions = {spec.name: spec for spec in functions}
         self.source = source
+        self.broker = broker  # the local event router's ingress, when events are on
         self.router: Router[str] = Router(
             (route.method, route.path, spec.name) for spec in functions for route in spec.routes
         )
@@ -51,9 +63,16 @@ class Gateway:
             with self._lock:
                 app = self._apps.get(name)
                 if app is None:
-                    import functions_framework
+                    spec = self.functions[name]
+                    if spec.interface == "asgi":
+                        # Served by its own uvicorn, behind a streaming proxy (asgi_proxy.py).
+                        from functions.platform.asgi_proxy import AsgiBackend
 
-                    app = functions_framework.create_app(self.functions[name].target, self.source)
+                        app = AsgiBackend(spec)
+                    else:
+                        import functions_framework
+
+                        app = functions_framework.create_app(spec.target, self.source)
                     self._apps[name] = app
         return app
 
@@ -66,6 +85,16 @@ class Gateway:
             response = health(path)
             assert response is not None
             return response(environ, start_response)
+        if self.broker is not None and (
+            path == BROKER_PREFIX or path.startswith(BROKER_PREFIX + "/")
+        ):
+            return self.broker(environ, start_response)
+        if path.startswith(FUNCTIONS_PREFIX):
+            name, _, rest = path[len(FUNCTIONS_PREFIX) :].partition("/")
+            if name in self.functions:
+                script = environ.get("SCRIPT_NAME", "") + FUNCTIONS_PREFIX + name
+                inner = {**environ, "SCRIPT_NAME": script, "PATH_INFO": "/" + rest}
+                return self._forward(name, inner, start_response)
         name, _, rest = path[1:].partition("/")
         if name in self.functions and "/" + rest in HEALTH_PATHS:
             # The function's own app answers, so this also proves it imports and starts.

@@ -3,7 +3,9 @@
 The gunicorn master never imports the functions: the worker builds the gateway
 after the fork. With `reload`, a changed file ends the worker and a fresh one
 (re)imports our code and applies pending migrations, so edits take effect
-without a manual restart.
+without a manual restart. With `events`, the worker also runs the local event
+router (threads start after the fork) and every function gets K_SINK pointing
+at the gateway's `/broker`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import gunicorn.app.base
+
+from functions.platform.asgi_proxy import extra_threads, stop_all
 
 log = logging.getLogger("todo_platform.server")
 
@@ -44,14 +48,18 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         *,
         reload: bool = False,
         on_ready: Callable[[str, int], None] | None = None,
+        events: bool = False,
     ) -> None:
         self.reload = reload
         self.on_ready = on_ready
+        self.events = events
+        self.url = ""  # known once bound (the port may be 0 until then)
         self.options: dict[str, Any] = {
             "bind": bind_address(host, port),
             "workers": 1,
             "worker_class": "gthread",
-            "threads": int(os.environ.get("THREADS", 8)),
+            # Plus the threads that proxied ASGI requests may hold (asgi_proxy.py).
+            "threads": int(os.environ.get("THREADS", 8)) + extra_threads(),
             # functions-framework's own values: no request-line limit, no worker timeout.
             "limit_request_line": 0,
             "timeout": int(os.environ.get("CLOUD_RUN_TIMEOUT_SECONDS", 0)),
@@ -59,6 +67,7 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "info" if reload else "warning"),
             "proc_name": "todo-platform",
             "when_ready": self._when_ready,
+            "worker_exit": stop_all,
         }
         if reload:
             self.options.update(
@@ -75,8 +84,16 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def _when_ready(self, arbiter: Any) -> None:
+        # In the master, after binding and before the worker forks: what it sets, the worker has.
+        from functions.platform.up import base_url
+
+        host, port = arbiter.LISTENERS[0].sock.getsockname()[:2]
+        self.url = base_url(host, port)
+        if self.events:
+            os.environ["K_SINK"] = self.url + "/broker"
+            if "functions.core.settings" in sys.modules:
+                sys.modules["functions.core.settings"].settings.cache_clear()
         if self.on_ready is not None:
-            host, port = arbiter.LISTENERS[0].sock.getsockname()[:2]
             self.on_ready(host, port)
 
     def load(self) -> Any:
@@ -85,15 +102,26 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             from functions.platform.gateway import Gateway
 
             _start_telemetry()
-            return Gateway()
+            return Gateway(broker=self._event_router())
         try:
-            gateway = _fresh_gateway()
+            gateway = _fresh_gateway(self._event_router)
             _start_telemetry()
             return gateway
         except Exception as exc:
             # Keep the worker up so the reloader sees the fix; the traceback goes to the log.
             log.exception("the platform failed to load; fix the code and save to reload")
             return _failure_app(f"{type(exc).__name__}: {exc}")
+
+    def _event_router(self) -> Any:
+        """The local event router, started, delivering to the functions through this gateway."""
+        if not self.events:
+            return None
+        from functions.platform.event_router import EventRouter
+
+        base = self.url
+        router = EventRouter.from_manifests(lambda service: f"{base}/_functions/{service}/")
+        router.start()
+        return router
 
 
 def _start_telemetry() -> None:
@@ -108,7 +136,7 @@ def _start_telemetry() -> None:
     telemetry.flush_on_sigterm()
 
 
-def _fresh_gateway() -> Any:
+def _fresh_gateway(event_router: Callable[[], Any]) -> Any:
     # The master imported some of our modules (migrations, tokens) before the code changed;
     # forget them all so this worker runs what is on disk now.
     for name in [m for m in sys.modules if m == "functions" or m.startswith("functions.")]:
@@ -121,7 +149,7 @@ def _fresh_gateway() -> Any:
     applied = apply_migrations(settings().database_url)
     if applied:
         log.warning("applied migrations %s", ", ".join(applied))
-    return Gateway()
+    return Gateway(broker=event_router())
 
 
 def _failure_app(error: str) -> Any:

@@ -1,14 +1,15 @@
 """`todo-platform up`: the whole platform on one machine, every function behind one gateway.
 
 Database (embedded unless DATABASE_URL is set), migrations, a ready token for
-the owner `local`, then gunicorn serving the gateway until Ctrl-C or SIGTERM. With
-`OTEL_EXPORTER_OTLP_ENDPOINT` set, every function exports traces, metrics and logs there
-under its own `service.name`.
+the owner `local`, then gunicorn serving the gateway — and the local event
+router, as knative/ says — until Ctrl-C or SIGTERM. With `OTEL_EXPORTER_OTLP_ENDPOINT`
+set, every function exports traces, metrics and logs there under its own `service.name`.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 from collections.abc import Mapping, MutableMapping
@@ -37,6 +38,9 @@ def run(options: UpOptions) -> int:
     mark_local_environment(os.environ)
     with local_database(options.data_dir) as database:
         os.environ["DATABASE_URL"] = database.url
+        # The credential functions use to act for a user (mcp → todo); fresh each run unless set.
+        if not os.environ.get("TODO_INTERNAL_TOKEN"):
+            os.environ["TODO_INTERNAL_TOKEN"] = secrets.token_urlsafe(32)
         from functions.core.settings import settings
 
         settings.cache_clear()
@@ -44,12 +48,17 @@ def run(options: UpOptions) -> int:
         token, number = mint_local_token(database.url)
 
         def ready(host: str, port: int) -> None:
-            print(banner(base_url(host, port), token, number, database), flush=True)
+            url = base_url(host, port)
+            # Before the worker forks: the functions reach each other through this gateway.
+            os.environ["TODO_API_URL"] = url
+            print(banner(url, token, number, database), flush=True)
 
         from functions.platform.server import GatewayServer
 
         # Returns only by SystemExit: gunicorn's exit status once it has stopped.
-        GatewayServer(options.host, options.port, reload=options.reload, on_ready=ready).run()
+        GatewayServer(
+            options.host, options.port, reload=options.reload, on_ready=ready, events=True
+        ).run()
     return 0
 
 
@@ -146,7 +155,10 @@ todo-platform is ready at {url}
   functions: {served}
   database:  {database.describe()}{kept}
   OpenAPI:   {url}/api/v1/openapi.json
+  MCP:       {url}/mcp (Streamable HTTP; send the token as a bearer token)
   health:    {url}/healthz  {url}/readyz  {url}/<function>/healthz
+  events:    POST {url}/broker (CloudEvents, routed as knative/ says);
+             recent deliveries: todo-platform events, or {url}/broker/deliveries
   telemetry: {telemetry_summary(os.environ)}
 
 A read-write token for owner "{LOCAL_OWNER}" (more: todo-platform token create --owner NAME):
@@ -157,5 +169,17 @@ Try it (create makes todo number {number}, the one the next commands use):
 
 {examples}
 
+Connect an assistant over MCP (Claude Desktop, VS Code, Python: docs/mcp.md), e.g.:
+
+{mcp_example(url)}
+
 Ctrl-C stops the platform; the data stays for the next run.
 """
+
+
+def mcp_example(url: str) -> str:
+    """Claude Code's one-liner for this platform's MCP endpoint, once TOKEN is exported."""
+    return (
+        f"  claude mcp add --transport http todo-platform {url}/mcp "
+        '--header "Authorization: Bearer $TOKEN"'
+    )

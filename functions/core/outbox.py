@@ -1,0 +1,186 @@
+"""The transactional outbox: facts recorded with their change, published after commit.
+
+A write records its fact in `outbox` inside its own transaction (`Outbox.add`),
+so a committed change always has its event and a rolled-back one never does.
+After COMMIT the function publishes those rows to K_SINK (`publish_written`);
+whatever that misses — no K_SINK, the broker down, the process gone — the
+outbox-relay publishes later (`relay`). Both claim rows with
+`SELECT … FOR UPDATE SKIP LOCKED` in a short transaction that also marks them
+published, so no row is ever sent by two of them at the same moment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudevents.http import CloudEvent
+from pydantic import BaseModel
+
+from events.envelope import new_event
+from functions.core.db import Connection, Database
+from functions.core.publish import Unreachable, post_event
+from functions.core.tracing import child_traceparent, current_traceparent
+
+log = logging.getLogger("todo_platform.outbox")
+
+PUBLISH_TIMEOUT = 1.0  # seconds per event: a slow broker must not hold a function for long
+BACKOFF_CAP = 300  # seconds: a failing row is retried at least every five minutes
+RELAY_BATCH = 50
+RELAY_BUDGET = 20.0  # seconds per relay run, well inside the function's 30 s timeout
+_COLUMNS = "id, event_id, event_type, source, subject, data, traceparent, created_at"
+
+
+@dataclass
+class Outbox:
+    """Where one request's writes record their facts; `written` is what to publish after commit."""
+
+    source: str
+    written: list[int] = field(default_factory=list)
+
+    def add(self, conn: Connection, type_: str, subject: str, data: BaseModel) -> None:
+        """Record a fact in conn's transaction, as a child of the current trace."""
+        row = conn.one(
+            "INSERT INTO outbox (event_id, event_type, source, subject, data, traceparent) "
+            "VALUES (:event_id, :type, :source, :subject, CAST(:data AS jsonb), :traceparent) "
+            "RETURNING id",
+            event_id=str(uuid.uuid4()),
+            type=type_,
+            source=self.source,
+            subject=subject,
+            data=data.model_dump_json(),
+            traceparent=child_traceparent(current_traceparent()),
+        )
+        assert row is not None
+        self.written.append(row["id"])
+
+
+@dataclass(frozen=True)
+class Published:
+    """What one publishing pass did."""
+
+    sent: int = 0
+    failed: int = 0
+    last_error: str | None = None
+    sink_down: bool = False
+
+    def __add__(self, other: Published) -> Published:
+        return Published(
+            self.sent + other.sent,
+            self.failed + other.failed,
+            other.last_error or self.last_error,
+            other.sink_down,
+        )
+
+
+def publish_written(db: Database, outbox: Outbox, sink: str | None) -> Published:
+    """Publish the rows this request wrote, unless the relay holds them; never raises.
+
+    Runs after COMMIT (and after the caller has its answer): a failure here only
+    leaves the rows for the relay.
+    """
+    ids, outbox.written = outbox.written, []
+    if not ids or not sink:
+        return Published()
+    try:
+        result = db.transaction(
+            lambda conn: _send(
+                conn,
+                sink,
+                conn.all(
+                    f"SELECT {_COLUMNS} FROM outbox "
+                    "WHERE id = ANY(CAST(:ids AS bigint[])) AND published_at IS NULL "
+                    "ORDER BY id FOR UPDATE SKIP LOCKED",
+                    ids=ids,
+                ),
+            )
+        )
+    except Exception as exc:
+        log.warning("could not publish %d event(s) after commit: %s; the relay will", len(ids), exc)
+        return Published(failed=len(ids), last_error=str(exc))
+    if result.failed:
+        log.warning(
+            "could not publish %d event(s) to K_SINK: %s; the relay will retry",
+            result.failed,
+            result.last_error,
+        )
+    return result
+
+
+def relay(
+    db: Database, sink: str, *, batch: int = RELAY_BATCH, budget: float = RELAY_BUDGET
+) -> Published:
+    """Publish every due unpublished row, oldest first, in batches no one else holds.
+
+    Stops when nothing is due, when the sink is unreachable (the rest waits for the
+    next run), or when the time budget is spent.
+    """
+    deadline = time.monotonic() + budget
+    total = Published()
+    while True:
+        result, claimed = db.transaction(lambda conn: _send_due(conn, sink, batch))
+        total += result
+        if result.sink_down or claimed < batch or time.monotonic() > deadline:
+            return total
+
+
+def _send_due(conn: Connection, sink: str, batch: int) -> tuple[Published, int]:
+    """Claim up to `batch` due rows that no one else holds, oldest first, and send them."""
+    rows = conn.all(
+        f"SELECT {_COLUMNS} FROM outbox "
+        "WHERE published_at IS NULL AND next_attempt_at <= now() "
+        "ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED",
+        batch=batch,
+    )
+    return _send(conn, sink, rows), len(rows)
+
+
+def _send(conn: Connection, sink: str, rows: list[dict[str, Any]]) -> Published:
+    """Send claimed rows one by one, marking each published or failed, in conn's transaction."""
+    sent = failed = 0
+    last_error: str | None = None
+    for row in rows:
+        sink_down = False
+        try:
+            answer = post_event(sink, _event_of(row), timeout=PUBLISH_TIMEOUT)
+            error = None if answer.accepted else f"HTTP {answer.status}: {answer.body[:200]!r}"
+        except Unreachable as exc:
+            error, sink_down = f"unreachable: {exc}", True
+        if error is None:
+            conn.execute(
+                "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
+                "last_error = NULL WHERE id = :id",
+                id=row["id"],
+            )
+            sent += 1
+            continue
+        # Exponential backoff per row from its own attempts (the old value, before + 1).
+        conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = :error, "
+            "next_attempt_at = now() + make_interval(secs => "
+            "least(:cap, power(2, least(attempts, 20)))) WHERE id = :id",
+            error=error[:500],
+            cap=BACKOFF_CAP,
+            id=row["id"],
+        )
+        failed += 1
+        last_error = error
+        if sink_down:
+            # Every other row would fail the same way; they wait, unclaimed, for the next run.
+            return Published(sent, failed, last_error, sink_down=True)
+    return Published(sent, failed, last_error)
+
+
+def _event_of(row: dict[str, Any]) -> CloudEvent:
+    return new_event(
+        row["event_type"],
+        row["source"],
+        row["data"],
+        subject=row["subject"],
+        traceparent=row["traceparent"],
+        id_=row["event_id"],
+        time=row["created_at"],
+    )

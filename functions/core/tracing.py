@@ -1,0 +1,55 @@
+"""W3C trace context for the events a request causes: the one seam tracing goes through.
+
+For now a request continues the `traceparent` it arrived with (or starts a new
+trace), and each event it emits carries a child of it: same trace-id, new
+span-id. The observability issue replaces the inside with OpenTelemetry; the
+three functions below are all the rest of the code sees.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+# version-traceid-parentid-flags; a future version may append fields after a dash.
+_TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
+_current: ContextVar[str | None] = ContextVar("traceparent", default=None)
+
+
+def _parts(traceparent: str | None) -> tuple[str, str] | None:
+    """(trace-id, flags) of a valid traceparent, else None (invalid ones are ignored)."""
+    match = _TRACEPARENT.match((traceparent or "").strip())
+    if match is None:
+        return None
+    version, trace_id, span_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest) or set(trace_id) == {"0"}:
+        return None
+    if set(span_id) == {"0"}:
+        return None
+    return trace_id, flags
+
+
+def child_traceparent(parent: str | None) -> str:
+    """A new span in parent's trace (same trace-id and flags), or a new sampled trace."""
+    parts = _parts(parent)
+    trace_id, flags = parts if parts else (secrets.token_hex(16), "01")
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
+def current_traceparent() -> str | None:
+    """The trace context of the work in progress (None outside a request)."""
+    return _current.get()
+
+
+@contextmanager
+def continue_trace(incoming: str | None) -> Iterator[str]:
+    """Run the block in the incoming trace context, or in a new trace when it is not valid."""
+    traceparent = incoming.strip() if incoming and _parts(incoming) else child_traceparent(None)
+    token = _current.set(traceparent)
+    try:
+        yield traceparent
+    finally:
+        _current.reset(token)

@@ -1,0 +1,97 @@
+"""The image's entry point: serves the function FUNCTION_TARGET names, with the server it needs.
+
+This is the one seam for how a function is served, read from the registry:
+
+- a WSGI function (`interface="wsgi"`) runs under functions-framework exactly as
+  `functions-framework --source functions/main.py` runs it (gunicorn, THREADS threads);
+- an ASGI function (`interface="asgi"`: the MCP SDK is built on Starlette) runs under
+  uvicorn. functions-framework 3.10's ASGI mode hosts a request → response function
+  inside its own Starlette app; it cannot host an ASGI app that needs its own lifespan
+  (the SDK's session manager runs in a task group started there), see docs/mcp.md.
+
+The local gateway serves ASGI functions with `uvicorn_server` too, so a function runs
+under the same server configuration on a laptop and in its container.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from functions.registry import BY_TARGET, FunctionSpec
+
+if TYPE_CHECKING:
+    import uvicorn
+
+SOURCE = str(Path(__file__).with_name("main.py"))
+ASGIApp = Callable[
+    [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+    Awaitable[None],
+]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    target = os.environ.get("FUNCTION_TARGET", "")
+    spec = BY_TARGET.get(target)
+    if spec is None:
+        sys.exit(
+            f"todo-platform: FUNCTION_TARGET must name a registered function "
+            f"({', '.join(sorted(BY_TARGET))}), got {target!r}"
+        )
+    args = list(sys.argv[1:] if argv is None else argv)
+    if spec.interface == "asgi":
+        serve_asgi(spec)
+    else:
+        serve_wsgi(args)
+
+
+def serve_wsgi(args: list[str]) -> None:
+    """functions-framework's own command, in this process: FUNCTION_TARGET, PORT, THREADS."""
+    from functions_framework._cli import _cli
+
+    _cli.main(args=["--source", SOURCE, *args], prog_name="functions-framework")
+
+
+def asgi_app(spec: FunctionSpec) -> ASGIApp:
+    """The function's ASGI target; resolving it reads its settings (one line if one is missing)."""
+    import functions.main
+
+    app: ASGIApp = getattr(functions.main, spec.target)
+    return app
+
+
+def uvicorn_server(app: ASGIApp, *, host: str = "0.0.0.0", port: int = 8080) -> uvicorn.Server:
+    """uvicorn as every ASGI function is served: its lifespan run, logging left to ours."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        # The function configured the root logger (JSON lines); uvicorn's records go there.
+        log_config=None,
+        access_log=False,
+        # Knative's queue-proxy (on 127.0.0.1) sets X-Forwarded-Proto; uvicorn trusts it there.
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    return uvicorn.Server(config)
+
+
+def serve_asgi(spec: FunctionSpec) -> None:
+    app = asgi_app(spec)
+    host = os.environ.get("HOST", "0.0.0.0")
+    port = int(os.environ.get("PORT", "8080"))
+    server = uvicorn_server(app, host=host, port=port)
+    server.run()
+    if not server.started:
+        # uvicorn has logged why (a failed lifespan startup, a taken port).
+        sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()
