@@ -109,14 +109,20 @@ def test_a_rest_create_is_one_trace_of_its_server_span_and_sql_spans(created):
     assert server.attributes["http.route"] == "/api/v1/todos"
     assert server.attributes["http.request.method"] == "POST"
     assert server.attributes["http.response.status_code"] == 201
-    sql = [s for s in spans if "db.query.text" in s.attributes]
-    assert {s.name for s in sql} >= {"START TRANSACTION", "INSERT todos", "COMMIT"}
+    # The request's own statements: children of its span, or of the `create` span around
+    # its outbox write; after the answer, the fact's publishing runs its own (a `send`).
+    create = next(s for s in spans if s.kind == "producer")
+    assert create.parent_span_id == server.span_id
+    inside = {server.span_id, create.span_id}
+    sql = [s for s in spans if "db.query.text" in s.attributes and s.parent_span_id in inside]
+    assert {s.name for s in sql} >= {"START TRANSACTION", "INSERT todos", "INSERT outbox", "COMMIT"}
     for span in sql:
         assert span.kind == "client"
-        assert span.parent_span_id == server.span_id, span.name
         assert span.service == "todo-create"
         assert span.attributes["db.system.name"] == "postgresql"
         assert server.start <= span.start <= span.end <= server.end
+    assert next(s for s in sql if s.name == "INSERT outbox").parent_span_id == create.span_id
+    assert next(s for s in sql if s.name == "INSERT todos").parent_span_id == server.span_id
     insert = next(s for s in sql if s.name == "INSERT todos")
     assert insert.attributes["db.operation.name"] == "INSERT"
     assert insert.attributes["db.collection.name"] == "todos"
@@ -315,3 +321,56 @@ def test_up_without_endpoint_says_telemetry_is_off():
     assert telemetry_summary({}).startswith("off (set OTEL_EXPORTER_OTLP_ENDPOINT")
     disabled = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:4318", "OTEL_SDK_DISABLED": "true"}
     assert telemetry_summary(disabled).startswith("off")
+
+
+@pytest.mark.parametrize(
+    ("statement", "summary"),
+    [
+        ("SELECT owner FROM api_tokens WHERE token_hash = :h", ("SELECT", "api_tokens")),
+        ("INSERT INTO owner_counters AS c (owner) VALUES (:owner)", ("INSERT", "owner_counters")),
+        ("INSERT INTO todos (id, owner) VALUES (:id, :owner)", ("INSERT", "todos")),
+        ("SELECT extract(epoch FROM now() - min(created_at)) FROM outbox", ("SELECT", "outbox")),
+        ("START TRANSACTION", ("START TRANSACTION", None)),
+        ("COMMIT", ("COMMIT", None)),
+    ],
+)
+def test_a_sql_span_is_named_by_operation_and_table(statement, summary):
+    from functions.core.spans import sql_summary
+
+    assert sql_summary(statement) == summary
+
+
+def test_log_lines_never_carry_credentials():
+    import io
+    import logging
+
+    from functions.core.logs import JsonFormatter, Redact
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(Redact())
+    handler.setFormatter(JsonFormatter("probe"))
+    logger = logging.getLogger("tests.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    token = "tp_" + uuid.uuid4().hex + uuid.uuid4().hex
+    try:
+        logger.warning(
+            "calling with Bearer %s via postgresql://todo:hunter2@db/todo",
+            token,
+            extra={
+                "Authorization": f"Bearer {token}",
+                "headers": {"X-Api-Key": "k-123", "Accept": "application/json"},
+                "client_secret": "s3cr3t",
+                "note": f"token={token}",
+            },
+        )
+    finally:
+        logger.removeHandler(handler)
+    line = json.loads(stream.getvalue())
+    text = stream.getvalue()
+    for secret in (token, "hunter2", "k-123", "s3cr3t"):
+        assert secret not in text, secret
+    assert line["Authorization"] == line["client_secret"] == "[redacted]"
+    assert line["headers"] == {"X-Api-Key": "[redacted]", "Accept": "application/json"}
+    assert "postgresql://todo:[redacted]@db/todo" in line["message"]

@@ -114,6 +114,7 @@ class _Service:
     """One function's providers in this process, and the instruments and loggers made so far."""
 
     name: str
+    tracer_provider: TracerProvider
     tracer: trace.Tracer
     meter_provider: MeterProvider | None
     logger_provider: LoggerProvider | None
@@ -187,7 +188,13 @@ class _Pipelines:
         if self.log_processor is not None:
             logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
             logger_provider.add_log_record_processor(self.log_processor)
-        return _Service(name, tracer_provider.get_tracer(SCOPE), meter_provider, logger_provider)
+        return _Service(
+            name,
+            tracer_provider,
+            tracer_provider.get_tracer(SCOPE),
+            meter_provider,
+            logger_provider,
+        )
 
     def flush(self, timeout_seconds: float) -> None:
         millis = int(timeout_seconds * 1000)
@@ -243,6 +250,10 @@ class Backend:
                 pipelines = self._pipelines
                 if pipelines is None:
                     pipelines = self._pipelines = _Pipelines(self.signals)
+                    # Libraries that trace through the global API (the MCP SDK's tools/call
+                    # spans) export as the process's first function.
+                    default = pipelines.service(self.names[0] if self.names else SCOPE)
+                    trace.set_tracer_provider(default.tracer_provider)
         return pipelines
 
     def current_service(self) -> str | None:

@@ -6,6 +6,7 @@ Every error, whatever its cause, leaves as an RFC 9457 problem document.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import logging
@@ -33,7 +34,7 @@ from functions.core.errors import (
     ValidationFailed,
 )
 from functions.core.logs import configure_logging
-from functions.core.routing import Match, Router
+from functions.core.routing import KNOWN_METHODS, Match, Router
 from functions.core.settings import settings
 from functions.core.tracing import continue_trace
 from functions.registry import BY_NAME, FunctionSpec, Route
@@ -49,8 +50,6 @@ access = logging.getLogger("todo_platform.access")
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"
-# Any other method is `_OTHER` in spans and metrics, as the conventions say: bounded labels.
-KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"))
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:
@@ -181,7 +180,10 @@ def publish_after(response: flask.Response, db: Database, outbox: Outbox | None)
         from functions.core.outbox import publish_written
 
         sink = settings().k_sink
-        response.call_on_close(lambda: publish_written(db, outbox, sink))
+        # After the response, the request's span has ended; publishing still belongs to its
+        # trace (and to the tracing seam's fallback context), so it runs in a copy of it.
+        context = contextvars.copy_context()
+        response.call_on_close(lambda: context.run(publish_written, db, outbox, sink))
     return response
 
 
@@ -190,7 +192,7 @@ def _consumer(spec: FunctionSpec) -> EventConsumer | None:
         return None
     from functions.core.consumer import EventConsumer  # only functions that take events
 
-    return EventConsumer(spec.events, spec.source)
+    return EventConsumer(spec.events, spec.source, spec.name)
 
 
 def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
@@ -233,7 +235,7 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
             return problem_response(internal, path)
 
     def receive(request: flask.Request) -> flask.Response:
-        """A CloudEvent delivery, answered as the consumer decides."""
+        """A CloudEvent delivery: its entry span is the consumer's, continuing the event's trace."""
         assert consumer is not None
         try:
             return consumer.receive(request, database())

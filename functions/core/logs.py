@@ -26,7 +26,7 @@ _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 REDACTED = "[redacted]"
 # Extra keys whose values are never written: `Authorization`, `api_token`, `client_secret` ...
-_SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|cookie|api_?key", re.I)
+_SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|cookie|api[_-]?key", re.I)
 # Credentials that may hide inside free text (a message, an exception, a DSN); one search
 # for any of them first, so the common clean line costs one regex pass.
 _MAYBE_SENSITIVE = re.compile(r"(?i)bearer|basic|://|tp_|xox|xapp|sk-|sk_|password|secret|token")

@@ -1,5 +1,6 @@
 """Spans shaped by the semantic conventions for each kind of work: SQL, outgoing HTTP, CloudEvents,
-MCP tools, LLM calls and Slack. Each is one line at its call site and free when telemetry is off.
+LLM calls and Slack. Each is one line at its call site and free when telemetry is off. (MCP
+tool calls get theirs from the MCP SDK's own middleware, exported as the mcp function.)
 
     with spans.sql(statement, connection_attributes): ...
     with spans.http_client("POST", url, headers) as span: ...; span.set(STATUS, r.status_code)
@@ -19,7 +20,8 @@ from functions.core.telemetry import NO_SPAN, Span
 
 STATUS = "http.response.status_code"
 MESSAGING_SYSTEM = "knative"  # not in the conventions' list: the broker is Knative Eventing's
-_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+# The first table a statement names; `FROM now()` in an expression names a function, not one.
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_][\w.]*)(?![\w.(])", re.IGNORECASE)
 
 
 @lru_cache(maxsize=512)
@@ -201,19 +203,6 @@ def event_process(event: Mapping[str, Any], trigger: str, service: str | None = 
         service=service,
         measures=(metrics.EVENT_PROCESS_DURATION, metrics.EVENTS_CONSUMED),
     )
-
-
-def mcp_tool(tool: str, request_id: str | int | None = None) -> Span:
-    """A server span for one MCP `tools/call` (the MCP semantic conventions)."""
-    if not telemetry.enabled():
-        return NO_SPAN
-    attributes = {
-        "mcp.method.name": "tools/call",
-        "gen_ai.operation.name": "execute_tool",
-        "gen_ai.tool.name": tool,
-        "jsonrpc.request.id": None if request_id is None else str(request_id),
-    }
-    return telemetry.span(f"tools/call {tool}", "internal", attributes)
 
 
 def llm_chat(system: str, model: str) -> Span:
