@@ -374,3 +374,46 @@ def test_log_lines_never_carry_credentials():
     assert line["Authorization"] == line["client_secret"] == "[redacted]"
     assert line["headers"] == {"X-Api-Key": "[redacted]", "Accept": "application/json"}
     assert "postgresql://todo:[redacted]@db/todo" in line["message"]
+
+
+def test_an_mcp_tool_call_is_one_trace_down_to_the_sql(platform, receiver):
+    """The agent → mcp → todo function → PostgreSQL part of the Slack chain."""
+    header, trace_id, parent = traceparent()
+    call = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "tools/call",
+        "params": {"name": "list_todos", "arguments": {}},
+    }
+    response = requests.post(
+        platform.url + "/mcp",
+        json=call,
+        headers={
+            "Authorization": f"Bearer {platform.token}",
+            "Accept": "application/json, text/event-stream",
+            "traceparent": header,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+
+    def chain(received: Received) -> dict[str, SpanRecord] | None:
+        spans = {(s.service, s.kind, s.name): s for s in received.spans if s.trace_id == trace_id}
+        wanted = {
+            "mcp": ("mcp", "server", "POST /mcp"),
+            "tool": ("mcp", "server", "tools/call list_todos"),
+            "client": ("mcp", "client", "GET"),
+            "todo": ("todo-list", "server", "GET /api/v1/todos"),
+            "sql": ("todo-list", "client", "SELECT todos"),
+        }
+        if not all(key in spans for key in wanted.values()):
+            return None
+        return {role: spans[key] for role, key in wanted.items()}
+
+    found = receiver.wait_for(chain)
+    assert found["mcp"].parent_span_id == parent
+    ids = {s.span_id for s in receiver.received.spans if s.trace_id == trace_id}
+    for role in ("tool", "client", "todo", "sql"):
+        assert found[role].parent_span_id in ids, role
+    assert found["todo"].parent_span_id == found["client"].span_id
+    assert found["sql"].parent_span_id == found["todo"].span_id

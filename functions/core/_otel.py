@@ -230,6 +230,9 @@ class Backend:
         # exporters, threads and connections are not its to use.
         os.register_at_fork(after_in_child=self._forget_pipelines)
         atexit.register(self.shutdown)
+        # Libraries that trace through the global API (the MCP SDK's tools/call spans)
+        # export as the function whose request is current, like our own spans.
+        trace.set_tracer_provider(_CurrentFunctionTracerProvider(self))
         self.chain_sigterm()
         if "logs" in signals:
             logging.getLogger().addHandler(OtlpLogHandler(self))
@@ -250,10 +253,6 @@ class Backend:
                 pipelines = self._pipelines
                 if pipelines is None:
                     pipelines = self._pipelines = _Pipelines(self.signals)
-                    # Libraries that trace through the global API (the MCP SDK's tools/call
-                    # spans) export as the process's first function.
-                    default = pipelines.service(self.names[0] if self.names else SCOPE)
-                    trace.set_tracer_provider(default.tracer_provider)
         return pipelines
 
     def current_service(self) -> str | None:
@@ -346,6 +345,48 @@ class Backend:
 
         on_sigterm.flushes_telemetry = True  # type: ignore[attr-defined]
         signal.signal(signal.SIGTERM, on_sigterm)
+
+
+class _CurrentFunctionTracer(trace.Tracer):
+    """A library's tracer that starts each span with the current function's provider."""
+
+    def __init__(self, backend: Backend, name: str, version: str | None) -> None:
+        self._backend = backend
+        self._name = name
+        self._version = version
+        self._tracers: dict[str, trace.Tracer] = {}
+
+    def _tracer(self) -> trace.Tracer:
+        service = self._backend._current()
+        tracer = self._tracers.get(service.name)
+        if tracer is None:
+            tracer = service.tracer_provider.get_tracer(self._name, self._version)
+            self._tracers[service.name] = tracer
+        return tracer
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._tracer().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._tracer().start_as_current_span(*args, **kwargs)
+
+
+class _CurrentFunctionTracerProvider(trace.TracerProvider):
+    """The global provider: hands libraries tracers that follow the current function."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Any = None,
+    ) -> trace.Tracer:
+        return _CurrentFunctionTracer(
+            self._backend, instrumenting_module_name, instrumenting_library_version
+        )
 
 
 def _create(service: _Service, instrument: Instrument) -> Any:
