@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from functions.core import metrics
 from functions.core.consumer import EventCall
 from functions.core.dead_letter_store import keep_dead_letter
 from functions.core.http import http_function
@@ -19,6 +20,11 @@ log = logging.getLogger("todo_platform.dead_letters")
 def store_dead_letter(call: EventCall) -> None:
     event = call.received.event
     if keep_dead_letter(call.db, event):
+        subscriber = event.get("knativeerrordest") or "unknown"
+        metrics.DEAD_LETTERS.record(
+            1,
+            {"messaging.consumer.group.name": subscriber, "cloudevents.event_type": event["type"]},
+        )
         log.warning(
             "dead letter: %s from %s could not be delivered to %s (%s)",
             call.received.type,

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from functions.core import telemetry
+from functions.core.asgi import traced
 from functions.core.logs import configure_logging
 from functions.core.settings import settings
 from functions.mcp_server.config import mcp_settings
@@ -24,6 +26,7 @@ ASGIApp = Callable[[Message, Receive, Send], Awaitable[None]]
 _config = settings()
 mcp_settings()
 configure_logging(_config.log_level, _config.log_format)
+telemetry.configure("mcp")
 
 _app: ASGIApp | None = None
 _lock = threading.Lock()
@@ -35,7 +38,7 @@ def _built() -> ASGIApp:
         if _app is None:
             from functions.mcp_server.app import build_app
 
-            _app = build_app()
+            _app = traced("mcp", build_app())
     return _app
 
 

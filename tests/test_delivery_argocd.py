@@ -108,6 +108,9 @@ def test_sync_waves_order_operators_database_functions(envs, env):
     assert max(_wave(apps[o]) for o in operators) < _wave(apps["knative-platform"])
     assert _wave(apps["knative-platform"]) < _wave(apps["todo-database"])
     assert _wave(apps["todo-database"]) < _wave(apps["todo-functions"])
+    # The collector is an OpenTelemetry Operator resource; functions export to it.
+    assert max(_wave(apps[o]) for o in operators) < _wave(apps["observability"])
+    assert _wave(apps["observability"]) < _wave(apps["todo-functions"])
     assert _wave(apps["arc-controller"]) < _wave(apps["arc-runners"])
     projects = [o for o in envs[env] if o["kind"] == "AppProject"]
     assert all(_wave(p) < min(_wave(a) for a in apps.values()) for p in projects)

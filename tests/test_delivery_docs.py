@@ -23,6 +23,7 @@ TREES = (
     "argocd/envs/dev",
     "argocd/envs/prod",
     "runners/rbac",
+    "observability",
 )
 SECTIONS = (
     "## From an empty cluster to a running platform",

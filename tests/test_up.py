@@ -48,11 +48,14 @@ def scratch_data_dir() -> Iterator[Path]:
 
 
 class Platform:
-    """A `todo-platform up` process on a free port with its data in `data_dir`; no DATABASE_URL."""
+    """A `todo-platform up` process on a free port with its data in `data_dir`.
 
-    def __init__(self, data_dir: Path, *args: str) -> None:
+    No DATABASE_URL (so the embedded server) unless `env` sets one.
+    """
+
+    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **(env or {})}
         self.process = subprocess.Popen(
             [COMMAND, "up", "--port", "0", "--data-dir", str(data_dir), *args],
             env=env,

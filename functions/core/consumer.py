@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from events.envelope import MAX_EVENT_BYTES, InvalidEvent, Received, parse
 from events.models import FOREIGN, MODELS
+from functions.core import spans
 from functions.core.auth import validate_owner
 from functions.core.db import Connection, Database
 from functions.core.errors import (
@@ -118,8 +119,11 @@ EventHandler = Callable[[EventCall], None]
 class EventConsumer:
     """The CloudEvent side of one function: its handlers by type, loaded on first use."""
 
-    def __init__(self, routes: tuple[EventRoute, ...], outbox_source: str) -> None:
+    def __init__(
+        self, routes: tuple[EventRoute, ...], outbox_source: str, service: str = ""
+    ) -> None:
         self.outbox_source = outbox_source
+        self.service = service  # the function's name: its telemetry and consumer group
         self._refs = {route.type: route.handler for route in routes}
         self._handlers: dict[str, EventHandler] = {}
         self.models: Mapping[str, type[BaseModel]] | None = (
@@ -150,7 +154,14 @@ class EventConsumer:
             raise _refused(error(exc.reason), _facts_from(request.headers)) from None
         outbox = Outbox(self.outbox_source)
         facts = _facts(received)
-        with continue_trace(received.traceparent or request.headers.get("traceparent")):
+        traceparent = received.traceparent or request.headers.get("traceparent")
+        event = {**received.event.get_attributes(), "traceparent": traceparent}
+        # The consumer span is the child of the event's traceparent, so the trace of the
+        # request that wrote the event goes on here; a refusal marks it failed.
+        with (
+            spans.event_process(event, self.service, self.service or None),
+            continue_trace(traceparent),
+        ):
             try:
                 self._handler(received.type)(EventCall(received, db, outbox))
             except Replayed:

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pg8000.native
 from pg8000.exceptions import DatabaseError, InterfaceError
 
+from functions.core import spans
 from functions.core.errors import Unavailable
 
 T = TypeVar("T")
@@ -66,34 +67,64 @@ def connect_kwargs(url: str) -> dict[str, Any]:
     return kwargs
 
 
+def sqlstate(exc: DatabaseError) -> str | None:
+    """The SQLSTATE of a server error (`23505`), if pg8000 got one."""
+    if exc.args and isinstance(exc.args[0], dict):
+        return str(exc.args[0].get("C", "")) or None
+    return None
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """True when the error means the connection is unusable (not a bad statement)."""
     if isinstance(exc, InterfaceError | OSError):
         return True
-    if isinstance(exc, DatabaseError) and exc.args and isinstance(exc.args[0], dict):
-        code = str(exc.args[0].get("C", ""))
+    if isinstance(exc, DatabaseError):
+        code = sqlstate(exc) or ""
         return code.startswith(_CONNECTION_STATES[0]) or code in _CONNECTION_STATES[1:]
     return False
 
 
-class Connection:
-    """A thin wrapper over a pg8000 native connection that returns rows as dicts."""
+def span_attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """What every SQL span says about the server: the system and the database, no more.
 
-    def __init__(self, raw: pg8000.native.Connection) -> None:
+    The platform has one database behind one address; repeating the address on every
+    span would cost more (each attribute is cleaned, encoded, sent) than it tells.
+    """
+    return {"db.system.name": "postgresql", "db.namespace": kwargs.get("database")}
+
+
+class Connection:
+    """A thin wrapper over a pg8000 native connection that returns rows as dicts.
+
+    Every statement it runs, transaction control included, gets a span (`spans.sql`).
+    """
+
+    def __init__(
+        self, raw: pg8000.native.Connection, attributes: dict[str, Any] | None = None
+    ) -> None:
         self.raw = raw
+        self.attributes = attributes or {"db.system.name": "postgresql"}
         # True once pg8000 failed on our side mid-statement (a value it cannot encode or
         # decode): replies may be left unread, and the next statement would read this one's
         # answers as its own. Such a connection is closed, never reused.
         self.broken = False
 
     def _run(self, sql: str, params: dict[str, Any]) -> Any:
-        try:
-            return self.raw.run(sql, **params)
-        except DatabaseError:
-            raise  # the server's error: pg8000 read up to ReadyForQuery, still in step
-        except BaseException:
-            self.broken = True
-            raise
+        with spans.sql(sql, self.attributes) as span:
+            try:
+                return self.raw.run(sql, **params)
+            except DatabaseError as exc:
+                # The SQLSTATE only: the server's message may quote the values.
+                span.set("db.response.status_code", sqlstate(exc))
+                raise  # the server's error: pg8000 read up to ReadyForQuery, still in step
+            except BaseException:
+                self.broken = True
+                raise
+
+    def control(self, sql: str) -> None:
+        """START TRANSACTION, COMMIT, ROLLBACK: outside the broken-connection bookkeeping."""
+        with spans.sql(sql, self.attributes):
+            self.raw.run(sql)
 
     def all(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         rows = self._run(sql, params)
@@ -133,6 +164,7 @@ class Database:
         # A startup parameter, not a SET: PgBouncer re-applies it on every server connection.
         # Statement timeouts are database defaults (migration 0002) for the same reason.
         self._kwargs.setdefault("startup_params", {"TimeZone": "UTC"})
+        self._attributes = span_attributes(self._kwargs)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._open: set[pg8000.native.Connection] = set()
@@ -141,7 +173,7 @@ class Database:
         raw = pg8000.native.Connection(**self._kwargs)
         with self._lock:
             self._open.add(raw)
-        return Connection(raw)
+        return Connection(raw, self._attributes)
 
     def _conn(self) -> Connection:
         conn = getattr(self._local, "conn", None)
@@ -207,20 +239,20 @@ class Database:
 
     @staticmethod
     def _run_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
-        conn.raw.run("START TRANSACTION")
+        conn.control("START TRANSACTION")
         try:
             result = work(conn)
         except BaseException:
             if conn.broken:
                 raise  # out of step: a ROLLBACK would read stale replies; the caller closes it
             try:
-                conn.raw.run("ROLLBACK")
+                conn.control("ROLLBACK")
             except Exception as rollback_exc:
                 if not is_connection_error(rollback_exc):
                     raise
             raise
         try:
-            conn.raw.run("COMMIT")
+            conn.control("COMMIT")
         except Exception as exc:
             if is_connection_error(exc):
                 raise _CommitFailed() from exc

@@ -6,9 +6,11 @@ Every error, whatever its cause, leaves as an RFC 9457 problem document.
 
 from __future__ import annotations
 
+import contextvars
 import importlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import flask
 from pydantic import BaseModel, ValidationError
 
+from functions.core import metrics, telemetry
 from functions.core.auth import Principal, authenticate
 from functions.core.db import Database, database
 from functions.core.errors import (
@@ -31,10 +34,10 @@ from functions.core.errors import (
     ValidationFailed,
 )
 from functions.core.logs import configure_logging
-from functions.core.routing import Router
+from functions.core.routing import KNOWN_METHODS, Match, Router
 from functions.core.settings import require, settings
 from functions.core.tracing import continue_trace
-from functions.registry import BY_NAME, FunctionSpec
+from functions.registry import BY_NAME, FunctionSpec, Route
 
 if TYPE_CHECKING:
     from functions.core.consumer import EventConsumer
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("todo_platform.http")
+access = logging.getLogger("todo_platform.access")
 
 MAX_BODY_BYTES = 64 * 1024
 JSON = "application/json"
@@ -165,6 +169,7 @@ def health(path: str) -> flask.Response | None:
         except Exception:
             log.warning("readiness check failed: database unreachable")
             return problem_response(Unavailable("the database is not reachable"), path)
+        telemetry.ready()
         return json_response({"status": "ready"})
     return None
 
@@ -175,7 +180,10 @@ def publish_after(response: flask.Response, db: Database, outbox: Outbox | None)
         from functions.core.outbox import publish_written
 
         sink = settings().k_sink
-        response.call_on_close(lambda: publish_written(db, outbox, sink))
+        # After the response, the request's span has ended; publishing still belongs to its
+        # trace (and to the tracing seam's fallback context), so it runs in a copy of it.
+        context = contextvars.copy_context()
+        response.call_on_close(lambda: context.run(publish_written, db, outbox, sink))
     return response
 
 
@@ -184,30 +192,27 @@ def _consumer(spec: FunctionSpec) -> EventConsumer | None:
         return None
     from functions.core.consumer import EventConsumer  # only functions that take events
 
-    return EventConsumer(spec.events, spec.source)
+    return EventConsumer(spec.events, spec.source, spec.name)
 
 
 def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
     """The functions-framework target for the registry entry `name`.
 
     Reads the settings now, so a missing one stops the function at start with one line.
+    Every request but the health checks gets a server span (continuing the caller's
+    `traceparent`), a duration metric and one access log line.
     """
     spec = BY_NAME[name]
     config = require(spec.requires)
     configure_logging(config.log_level, config.log_format)
-    router: Router[str] = Router((r.method, r.path, r.handler) for r in spec.routes)
+    telemetry.configure(name)
+    router: Router[Route] = Router((r.method, r.path, r) for r in spec.routes)
     handlers: dict[str, Handler] = {}
     consumer = _consumer(spec)
 
-    def handle(request: flask.Request) -> flask.Response:
+    def dispatch(request: flask.Request, match: Match[Route] | None) -> flask.Response:
         path = request.path
-        checked = health(path)
-        if checked is not None:
-            return checked
         try:
-            if consumer is not None and request.method == "POST" and path == "/":
-                return consumer.receive(request, database())
-            match = router.match(request.method, path)
             if match is None:
                 raise NotFound(f"no route for {path}")
             if match.target is None:
@@ -215,9 +220,10 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
                     f"{request.method} is not allowed here",
                     headers={"Allow": ", ".join(match.allowed)},
                 )
-            handler = handlers.get(match.target)
+            route = match.target
+            handler = handlers.get(route.handler)
             if handler is None:
-                handler = handlers.setdefault(match.target, _load(match.target))
+                handler = handlers.setdefault(route.handler, _load(route.handler))
             call = Call(request, match.params, database(), spec.source)
             with continue_trace(request.headers.get("traceparent")):
                 return publish_after(handler(call), call.db, call._outbox)
@@ -225,7 +231,65 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
             return problem_response(error, path)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, path)
-            return problem_response(InternalError("an internal error occurred; it is logged"), path)
+            internal = InternalError("an internal error occurred; it is logged")
+            return problem_response(internal, path)
+
+    def receive(request: flask.Request) -> flask.Response:
+        """A CloudEvent delivery: its entry span is the consumer's, continuing the event's trace."""
+        assert consumer is not None
+        try:
+            return consumer.receive(request, database())
+        except ProblemError as error:
+            return problem_response(error, request.path)
+        except Exception:
+            log.exception("unhandled error receiving an event")
+            internal = InternalError("an internal error occurred; it is logged")
+            return problem_response(internal, request.path)
+
+    def handle(request: flask.Request) -> flask.Response:
+        path = request.path
+        checked = health(path)
+        if checked is not None:
+            return checked
+        if consumer is not None and request.method == "POST" and path == "/":
+            return receive(request)
+        started = time.perf_counter()
+        method = request.method if request.method in KNOWN_METHODS else "_OTHER"
+        match = router.match(request.method, path)
+        route = match.target.path if match is not None and match.target is not None else None
+        with telemetry.span(
+            f"{method} {route}" if route else method,
+            "server",
+            {
+                "http.request.method": method,
+                "http.route": route,
+                "url.path": path,
+                "url.scheme": request.scheme,
+            },
+            parent=telemetry.extract(request.headers),
+            service=name,
+            measures=(metrics.HTTP_SERVER_DURATION,),
+        ) as span:
+            response = dispatch(request, match)
+            status = response.status_code
+            span.set("http.response.status_code", status)
+            if status >= 500:
+                span.fail(str(status))
+            access.info(
+                "%s %s %s",
+                method,
+                path,
+                status,
+                extra={
+                    "method": method,
+                    "route": route,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        telemetry.ready()
+        return response
 
     handle.__name__ = handle.__qualname__ = spec.target
     return handle

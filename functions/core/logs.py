@@ -1,22 +1,103 @@
-"""Process-wide logging: JSON lines (or text) on stderr, configured once from the settings."""
+"""Process-wide logging: JSON lines (or text) on stderr, configured once, secrets redacted.
+
+A JSON line carries time, level, message, service, logger, the `trace_id` and `span_id`
+of the active span (telemetry on) and any `extra` facts. Every handler, the OTLP one
+included, first passes the record through `Redact`.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 import sys
 import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import TextIO
+from functools import lru_cache
+from typing import Any, TextIO
+
+from functions.core import telemetry
 
 _configured = False
 _lock = threading.Lock()
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
+REDACTED = "[redacted]"
+# Extra keys whose values are never written: `Authorization`, `api_token`, `client_secret` ...
+_SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|cookie|api[_-]?key", re.I)
+# Credentials that may hide inside free text (a message, an exception, a DSN); one search
+# for any of them first, so the common clean line costs one regex pass.
+_MAYBE_SENSITIVE = re.compile(r"(?i)bearer|basic|://|tp_|xox|xapp|sk-|sk_|password|secret|token")
+_SENSITIVE_TEXT = (
+    (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 " + REDACTED),
+    (re.compile(r"(://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
+    (re.compile(r"\b(tp|xox[abpr]|xapp|sk)[_-][\w-]{16,}"), REDACTED),
+    (re.compile(r"(?i)\b(password|secret|token)=[^\s&]+"), r"\1=" + REDACTED),
+)
+
+
+def scrub(text: str) -> str:
+    """Text with bearer tokens, URL passwords and API keys replaced by `[redacted]`."""
+    if not _MAYBE_SENSITIVE.search(text):
+        return text
+    for pattern, replacement in _SENSITIVE_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+@lru_cache(maxsize=1024)
+def sensitive_key(key: str) -> bool:
+    return bool(_SENSITIVE_KEY.search(key))
+
+
+def redact(value: Any, key: str = "") -> Any:
+    """A value safe to log: sensitive keys' values replaced, strings scrubbed, recursively."""
+    if key and sensitive_key(key):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+class Redact(logging.Filter):
+    """Rewrites a record in place before any handler formats it, once however many handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "_extras" in record.__dict__:
+            return True  # another handler's filter got here first
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string; the handler reports it when it formats
+            return True
+        record.msg, record.args = scrub(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        facts = {key: redact(value, key) for key, value in extras(record).items()}
+        record.__dict__.update(facts)
+        record._extras = facts
+        return True
+
+
+def extras(record: logging.LogRecord) -> dict[str, Any]:
+    """The facts a call site passed with `extra=` (redacted, once `Redact` has seen it)."""
+    known = record.__dict__.get("_extras")
+    if known is not None:
+        return known
+    return {
+        k: v for k, v in record.__dict__.items() if k not in _RESERVED and not k.startswith("_")
+    }
+
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, message, service, logger and any `extra` facts."""
+    """One JSON object per line: time, level, message, service, logger, trace ids, `extra` facts."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -27,14 +108,15 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "message": record.getMessage(),
-            "service": self.service,
+            "service": telemetry.current_service() or self.service,
             "logger": record.name,
         }
-        for key, value in record.__dict__.items():
-            if key not in _RESERVED and not key.startswith("_"):
-                line[key] = value
+        ids = telemetry.current_ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
+        line.update(extras(record))
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+            line["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
@@ -65,6 +147,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         if _configured:
             return
         handler = _StderrHandler()
+        handler.addFilter(Redact())
         if fmt == "json":
             handler.setFormatter(JsonFormatter(service_name()))
         else:
@@ -72,6 +155,8 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
             )
         root = logging.getLogger()
-        root.handlers[:] = [handler]
+        # Telemetry's OTLP handler may already be there (the gateway configures it first).
+        kept = [h for h in root.handlers if getattr(h, "platform_handler", False)]
+        root.handlers[:] = [handler, *kept]
         root.setLevel(level)
         _configured = True

@@ -16,14 +16,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from cloudevents.http import CloudEvent
 from pydantic import BaseModel
 
 from events.envelope import new_event
+from functions.core import metrics, spans, telemetry
 from functions.core.db import Connection, Database
 from functions.core.publish import Unreachable, post_event
-from functions.core.tracing import child_traceparent, current_traceparent
+from functions.core.tracing import event_traceparent
 
 log = logging.getLogger("todo_platform.outbox")
 
@@ -43,17 +45,20 @@ class Outbox:
 
     def add(self, conn: Connection, type_: str, subject: str, data: BaseModel) -> None:
         """Record a fact in conn's transaction, as a child of the current trace."""
-        row = conn.one(
-            "INSERT INTO outbox (event_id, event_type, source, subject, data, traceparent) "
-            "VALUES (:event_id, :type, :source, :subject, CAST(:data AS jsonb), :traceparent) "
-            "RETURNING id",
-            event_id=str(uuid.uuid4()),
-            type=type_,
-            source=self.source,
-            subject=subject,
-            data=data.model_dump_json(),
-            traceparent=child_traceparent(current_traceparent()),
-        )
+        event_id = str(uuid.uuid4())
+        facts = {"id": event_id, "type": type_, "source": self.source, "subject": subject}
+        with spans.event_create(facts):
+            row = conn.one(
+                "INSERT INTO outbox (event_id, event_type, source, subject, data, traceparent) "
+                "VALUES (:event_id, :type, :source, :subject, CAST(:data AS jsonb), "
+                ":traceparent) RETURNING id",
+                event_id=event_id,
+                type=type_,
+                source=self.source,
+                subject=subject,
+                data=data.model_dump_json(),
+                traceparent=event_traceparent(),
+            )
         assert row is not None
         self.written.append(row["id"])
 
@@ -127,6 +132,22 @@ def relay(
             return total
 
 
+def measure_backlog(db: Database) -> tuple[int, float]:
+    """(unpublished rows, age in seconds of the oldest), recorded as the outbox gauges."""
+    row = db.read(
+        lambda conn: conn.one(
+            "SELECT count(*) AS backlog, "
+            "coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag "
+            "FROM outbox WHERE published_at IS NULL"
+        )
+    )
+    assert row is not None
+    backlog, lag = int(row["backlog"]), float(row["lag"])
+    metrics.OUTBOX_BACKLOG.record(backlog)
+    metrics.OUTBOX_LAG.record(lag)
+    return backlog, lag
+
+
 def _send_due(conn: Connection, sink: str, batch: int) -> tuple[Published, int]:
     """Claim up to `batch` due rows that no one else holds, oldest first, and send them."""
     rows = conn.all(
@@ -144,11 +165,18 @@ def _send(conn: Connection, sink: str, rows: list[dict[str, Any]]) -> Published:
     last_error: str | None = None
     for row in rows:
         sink_down = False
-        try:
-            answer = post_event(sink, _event_of(row), timeout=PUBLISH_TIMEOUT)
-            error = None if answer.accepted else f"HTTP {answer.status}: {answer.body[:200]!r}"
-        except Unreachable as exc:
-            error, sink_down = f"unreachable: {exc}", True
+        event = _event_of(row)
+        with spans.event_send(event.get_attributes(), urlsplit(sink).hostname or sink) as span:
+            headers: dict[str, str] = {}
+            telemetry.inject(headers)  # the broker's own spans join the send's trace
+            try:
+                answer = post_event(sink, event, timeout=PUBLISH_TIMEOUT, headers=headers)
+                span.set(spans.STATUS, answer.status)
+                error = None if answer.accepted else f"HTTP {answer.status}: {answer.body[:200]!r}"
+            except Unreachable as exc:
+                error, sink_down = f"unreachable: {exc}", True
+            if error is not None:
+                span.fail("unreachable" if sink_down else str(answer.status))
         if error is None:
             conn.execute(
                 "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "

@@ -10,6 +10,8 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 _PARAM = re.compile(r"\{(\w+)\}")
+# Any other method is `_OTHER` in spans and metrics, as the conventions say: bounded labels.
+KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"))
 
 
 def compile_template(template: str) -> re.Pattern[str]:

@@ -1,9 +1,10 @@
 """W3C trace context for the events a request causes: the one seam tracing goes through.
 
-For now a request continues the `traceparent` it arrived with (or starts a new
-trace), and each event it emits carries a child of it: same trace-id, new
-span-id. The observability issue replaces the inside with OpenTelemetry; the
-three functions below are all the rest of the code sees.
+With telemetry on, the active OpenTelemetry span is the work in progress, and an event
+carries the context of the `create` span around its outbox write (`event_traceparent`),
+so its consumer's span continues the very trace that wrote it. With telemetry off, a
+request continues the `traceparent` it arrived with (or starts a new trace), and each
+event it emits carries a child of it: same trace-id, new span-id.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+
+from functions.core import telemetry
 
 # version-traceid-parentid-flags; a future version may append fields after a dash.
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
@@ -41,7 +44,13 @@ def child_traceparent(parent: str | None) -> str:
 
 def current_traceparent() -> str | None:
     """The trace context of the work in progress (None outside a request)."""
-    return _current.get()
+    return telemetry.current_traceparent() or _current.get()
+
+
+def event_traceparent() -> str:
+    """The `traceparent` for an event created now: the current span's when telemetry keeps
+    one (`spans.event_create` around the write), else a new child of the work in progress."""
+    return telemetry.current_traceparent() or child_traceparent(_current.get())
 
 
 @contextmanager

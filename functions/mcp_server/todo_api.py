@@ -19,6 +19,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
+from functions.core import spans
 from functions.core.auth import ACTING_OWNER_HEADER
 from functions.core.routing import Router
 
@@ -120,19 +121,25 @@ class TodoApi:
         }
         if version is not None:
             headers["If-Match"] = f'"{version}"'
-        try:
-            response = self.session().request(
-                method,
-                self.url(method, path),
-                params=params,
-                json=body,
-                headers=headers,
-                timeout=TIMEOUT,
-                allow_redirects=False,
-            )
-        except requests.RequestException as exc:
-            log.warning("todo API call %s %s failed: %s", method, path, type(exc).__name__)
-            raise TodoApiError(503, "the todo service did not answer; try again shortly") from None
+        url = self.url(method, path)
+        # With telemetry on, the client span's context replaces the caller's traceparent.
+        with spans.http_client(method, url, headers) as span:
+            try:
+                response = self.session().request(
+                    method,
+                    url,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=TIMEOUT,
+                    allow_redirects=False,
+                )
+            except requests.RequestException as exc:
+                log.warning("todo API call %s %s failed: %s", method, path, type(exc).__name__)
+                raise TodoApiError(
+                    503, "the todo service did not answer; try again shortly"
+                ) from None
+            span.set(spans.STATUS, response.status_code)
         if response.status_code == 204:
             return None
         if 200 <= response.status_code < 300:

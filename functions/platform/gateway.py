@@ -39,6 +39,8 @@ WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 SOURCE = str(Path(__file__).resolve().parents[1] / "main.py")
 # Asked of the gateway itself; `/<function>/healthz` asks one function's own app.
 HEALTH_PATHS = ("/healthz", "/readyz")
+# The `service.name` of what the gateway does itself; each function exports under its own.
+GATEWAY_SERVICE = "todo-platform"
 FUNCTIONS_PREFIX = "/_functions/"  # + <name>/: a function's root, as its Knative Service has
 BROKER_PREFIX = "/broker"
 

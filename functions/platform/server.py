@@ -97,13 +97,16 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             self.on_ready(host, port)
 
     def load(self) -> Any:
-        """Runs in the worker, after the fork."""
+        """Runs in the worker, after the fork (and after gunicorn set its signal handlers)."""
         if not self.reload:
             from functions.platform.gateway import Gateway
 
+            _start_telemetry()
             return Gateway(broker=self._event_router())
         try:
-            return _fresh_gateway(self._event_router)
+            gateway = _fresh_gateway(self._event_router)
+            _start_telemetry()
+            return gateway
         except Exception as exc:
             # Keep the worker up so the reloader sees the fix; the traceback goes to the log.
             log.exception("the platform failed to load; fix the code and save to reload")
@@ -119,6 +122,18 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         router = EventRouter.from_manifests(lambda service: f"{base}/_functions/{service}/")
         router.start()
         return router
+
+
+def _start_telemetry() -> None:
+    """The gateway's own service name, and the SIGTERM flush chained to gunicorn's handler.
+
+    Each function served here then exports under its own name as it is first used.
+    """
+    from functions.core import telemetry
+    from functions.platform.gateway import GATEWAY_SERVICE
+
+    telemetry.configure(GATEWAY_SERVICE)
+    telemetry.flush_on_sigterm()
 
 
 def _fresh_gateway(event_router: Callable[[], Any]) -> Any:

@@ -2,7 +2,8 @@
 
 Database (embedded unless DATABASE_URL is set), migrations, a ready token for
 the owner `local`, then gunicorn serving the gateway — and the local event
-router, as knative/ says — until Ctrl-C or SIGTERM.
+router, as knative/ says — until Ctrl-C or SIGTERM. With `OTEL_EXPORTER_OTLP_ENDPOINT`
+set, every function exports traces, metrics and logs there under its own `service.name`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import secrets
 import signal
 import socket
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from types import FrameType
 
@@ -33,6 +35,7 @@ def run(options: UpOptions) -> int:
     # embedded PostgreSQL is released on the way out.
     signal.signal(signal.SIGTERM, _interrupt)
     ensure_port_free(options.host, options.port)
+    mark_local_environment(os.environ)
     with local_database(options.data_dir) as database:
         os.environ["DATABASE_URL"] = database.url
         # The credential functions use to act for a user (mcp → todo); fresh each run unless set.
@@ -64,6 +67,25 @@ def run(options: UpOptions) -> int:
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def mark_local_environment(environ: MutableMapping[str, str]) -> None:
+    """Telemetry from `up` says `deployment.environment.name=local` unless told otherwise."""
+    attributes = environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    if "deployment.environment" not in attributes:
+        local = "deployment.environment.name=local"
+        environ["OTEL_RESOURCE_ATTRIBUTES"] = f"{attributes},{local}" if attributes else local
+
+
+def telemetry_summary(environ: Mapping[str, str]) -> str:
+    """Where telemetry goes, for the banner."""
+    from functions.core.telemetry import exported_signals
+
+    signals = exported_signals(environ)
+    if not signals:
+        return "off (set OTEL_EXPORTER_OTLP_ENDPOINT to export traces, metrics and logs)"
+    endpoint = environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "per-signal endpoints"
+    return f"{', '.join(signals)} over OTLP/HTTP to {endpoint}"
 
 
 def ensure_port_free(host: str, port: int) -> None:
@@ -148,6 +170,7 @@ todo-platform is ready at {url}
   health:    {url}/healthz  {url}/readyz  {url}/<function>/healthz
   events:    POST {url}/broker (CloudEvents, routed as knative/ says);
              recent deliveries: todo-platform events, or {url}/broker/deliveries
+  telemetry: {telemetry_summary(os.environ)}
 
 A read-write token for owner "{LOCAL_OWNER}" (more: todo-platform token create --owner NAME):
 

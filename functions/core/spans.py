@@ -1,0 +1,265 @@
+"""Spans shaped by the semantic conventions for each kind of work: SQL, outgoing HTTP, CloudEvents,
+LLM calls and Slack. Each is one line at its call site and free when telemetry is off. (MCP
+tool calls get theirs from the MCP SDK's own middleware, exported as the mcp function.)
+
+    with spans.sql(statement, connection_attributes): ...
+    with spans.http_client("POST", url, headers) as span: ...; span.set(STATUS, r.status_code)
+    with spans.llm_chat("openai", model) as span: ...; spans.llm_usage(span, "openai", model, 9, 4)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, MutableMapping
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit
+
+from functions.core import metrics, telemetry
+from functions.core.telemetry import NO_SPAN, Span
+
+STATUS = "http.response.status_code"
+MESSAGING_SYSTEM = "knative"  # not in the conventions' list: the broker is Knative Eventing's
+# The first table a statement names; `FROM now()` in an expression names a function, not one.
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_][\w.]*)(?![\w.(])", re.IGNORECASE)
+
+
+@lru_cache(maxsize=512)
+def sql_summary(statement: str) -> tuple[str, str | None]:
+    """(operation, first table) of a statement: `("SELECT", "todos")`, `("COMMIT", None)`."""
+    words = statement.split(None, 2)
+    operation = words[0].upper() if words else "SQL"
+    if operation == "START" and len(words) > 1:
+        operation = f"START {words[1].upper()}"
+    table = _TABLE.search(statement)
+    return operation, table.group(1) if table else None
+
+
+def sql(statement: str, connection: Mapping[str, Any]) -> Span:
+    """A client span for one SQL statement, and its duration in `db.client.operation.duration`.
+
+    The text is the parameterized statement as written (placeholders like `:owner`), so no
+    value ever reaches a span. A statement outside any request or event (a readiness
+    probe, a migration) gets no span of its own, only the metric.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    operation, table = sql_summary(statement)
+    attributes = {
+        **connection,
+        "db.operation.name": operation,
+        "db.collection.name": table,
+        "db.query.text": statement,
+    }
+    return telemetry.span(
+        f"{operation} {table}" if table else operation,
+        "client",
+        attributes,
+        measures=(metrics.DB_DURATION,),
+        leaf=True,
+    )
+
+
+def http_client(
+    method: str,
+    url: str,
+    headers: MutableMapping[str, str],
+    *,
+    name: str | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Span:
+    """A client span for an outgoing request; `headers` gets its `traceparent`.
+
+    Set `spans.STATUS` on the span when the answer comes; a status ≥ 500 or an
+    exception marks it failed. The URL is recorded without its query or credentials.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    parts = urlsplit(url)
+    recorded = {
+        "http.request.method": method,
+        "url.full": f"{parts.scheme}://{parts.hostname}{_port(parts)}{parts.path}",
+        "server.address": parts.hostname,
+        "server.port": parts.port or (443 if parts.scheme == "https" else 80),
+        **(attributes or {}),
+    }
+    span = telemetry.span(
+        name or method, "client", recorded, measures=(metrics.HTTP_CLIENT_DURATION,)
+    )
+    return _Injecting(span, headers)
+
+
+def _port(parts: Any) -> str:
+    return f":{parts.port}" if parts.port else ""
+
+
+class _Injecting:
+    """Starts the span, then writes its context into the outgoing headers."""
+
+    __slots__ = ("_headers", "_span")
+
+    def __init__(self, span: Span, headers: MutableMapping[str, str]) -> None:
+        self._span = span
+        self._headers = headers
+
+    def __enter__(self) -> Span:
+        span = self._span.__enter__()
+        telemetry.inject(self._headers)
+        return _FailingOn5xx(span)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._span.__exit__(*exc)
+
+
+class _FailingOn5xx:
+    """The span, with a status ≥ 500 marking it failed as the HTTP conventions say."""
+
+    __slots__ = ("_span",)
+
+    def __init__(self, span: Span) -> None:
+        self._span = span
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._span, name)
+
+    def set(self, key: str, value: Any) -> None:
+        self._span.set(key, value)
+        if key == STATUS and isinstance(value, int) and value >= 500:
+            self._span.fail(str(value))
+
+
+def _event_attributes(event: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "messaging.system": MESSAGING_SYSTEM,
+        "cloudevents.event_id": event.get("id"),
+        "cloudevents.event_type": event.get("type"),
+        "cloudevents.event_source": event.get("source"),
+        "cloudevents.event_subject": event.get("subject"),
+        "cloudevents.event_spec_version": event.get("specversion"),
+        "messaging.message.id": event.get("id"),
+    }
+
+
+def _carrier(event: Mapping[str, Any]) -> dict[str, str]:
+    carrier = {"traceparent": str(event.get("traceparent") or "")}
+    if event.get("tracestate"):
+        carrier["tracestate"] = str(event["tracestate"])
+    return carrier
+
+
+def event_create(event: Mapping[str, Any]) -> Span:
+    """A producer span for writing a CloudEvent (into the outbox); stamp the event inside it.
+
+    Its context is what the event's `traceparent` extension carries, so the consumer's
+    span becomes its child wherever and whenever the event is delivered.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    attributes = {**_event_attributes(event), "messaging.operation.type": "create"}
+    return telemetry.span(f"create {event.get('type')}", "producer", attributes)
+
+
+def event_send(event: Mapping[str, Any], destination: str) -> Span:
+    """A span for publishing a stamped CloudEvent to the broker (fast path or relay).
+
+    Counted in `messaging.client.sent.messages`, with `error.type` when it failed.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    attributes = {
+        **_event_attributes(event),
+        "messaging.operation.type": "send",
+        "messaging.destination.name": destination,
+    }
+    # A client span linked to the creation, whose context the event itself carries.
+    return telemetry.span(
+        f"send {event.get('type')}",
+        "client",
+        attributes,
+        link=telemetry.extract(_carrier(event)),
+        measures=(metrics.EVENTS_SENT,),
+    )
+
+
+def event_process(event: Mapping[str, Any], trigger: str, service: str | None = None) -> Span:
+    """A consumer span for handling a CloudEvent: the child of its `traceparent` extension.
+
+    Its duration goes to `messaging.process.duration` and its outcome to
+    `messaging.client.consumed.messages`, per trigger and type; `fail` it when the
+    consumer answers with an error.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    attributes = {
+        **_event_attributes(event),
+        "messaging.operation.type": "process",
+        "messaging.consumer.group.name": trigger,
+    }
+    return telemetry.span(
+        f"process {event.get('type')}",
+        "consumer",
+        attributes,
+        parent=telemetry.extract(_carrier(event)),
+        service=service,
+        measures=(metrics.EVENT_PROCESS_DURATION, metrics.EVENTS_CONSUMED),
+    )
+
+
+def llm_chat(system: str, model: str) -> Span:
+    """A client span for one chat completion; follow it with `llm_usage` for the tokens.
+
+    `system` is the provider as the conventions name it (`openai` for any
+    OpenAI-compatible endpoint). Neither prompts nor completions are recorded: they are
+    people's messages.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.system": system,
+        "gen_ai.provider.name": system,
+        "gen_ai.request.model": model,
+    }
+    return telemetry.span(f"chat {model}", "client", attributes, duration=metrics.LLM_DURATION)
+
+
+def llm_usage(
+    span: Span,
+    system: str,
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    response_model: str | None = None,
+) -> None:
+    """Record an LLM call's token counts on its span and in `gen_ai.client.token.usage`."""
+    if not telemetry.enabled():
+        return
+    span.update(
+        {
+            "gen_ai.usage.input_tokens": input_tokens,
+            "gen_ai.usage.output_tokens": output_tokens,
+            "gen_ai.response.model": response_model,
+        }
+    )
+    base = {"gen_ai.operation.name": "chat", "gen_ai.system": system, "gen_ai.request.model": model}
+    metrics.LLM_TOKENS.record(input_tokens, {**base, "gen_ai.token.type": "input"})
+    metrics.LLM_TOKENS.record(output_tokens, {**base, "gen_ai.token.type": "output"})
+
+
+def slack_request(kind: str, team: str | None = None) -> Span:
+    """An internal span for handling one Slack request (`command`, `event`, `interaction`).
+
+    Put inside the function's server span, after the signature check; never record the
+    text people typed or a token.
+    """
+    if not telemetry.enabled():
+        return NO_SPAN
+    attributes = {"slack.request.kind": kind, "slack.team": team}
+    return telemetry.span(f"slack {kind}", "internal", attributes)
+
+
+def slack_api(method: str, url: str, headers: MutableMapping[str, str]) -> Span:
+    """A client span for one Slack Web API call (`chat.postMessage`) or `response_url` post."""
+    return http_client(
+        "POST", url, headers, name=f"slack {method}", attributes={"slack.api.method": method}
+    )
