@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,27 +18,15 @@ from functions.core.migrate import available
 from functions.core.openapi import build_openapi
 from functions.platform.embedded_pg import EmbeddedPostgres
 from tests.servers import ROOT
+from tests.test_up import scratch_data_dir
 
 COMMAND = str(Path(sys.executable).with_name("todo-platform"))
 
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    """A data dir outside pytest's basetemp.
-
-    Under root, PostgreSQL runs as the `pgserver` user, which must traverse the
-    data dir's parents; any new pytest session (a parallel run, a nested one)
-    resets /tmp/pytest-of-<user> to 0700 and would lock a running server out.
-    """
-    path = Path(tempfile.mkdtemp(prefix="todo-platform-test-"))
-    try:
+    with scratch_data_dir() as path:
         yield path
-    finally:
-        postmaster = path / "postgres" / "postmaster.pid"
-        if postmaster.exists():  # a failed test left its server running
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(postmaster.read_text().split()[0]), signal.SIGQUIT)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def todo_platform(
