@@ -21,7 +21,10 @@ def delete(call: Call) -> flask.Response:
     ref = parse_ref(call.params["id"])
     accepted = parse_if_match(call.request.headers.get("If-Match"))
     delete_todo(call.db, principal.owner, ref, accepted, outbox=call.outbox)
-    return flask.Response(status=204)
+    response = flask.Response(status=204)
+    # A 204 has no body, so it has no media type either (Flask would say text/html).
+    del response.headers["Content-Type"]
+    return response
 
 
 def delete_command(call: EventCall) -> None:

@@ -14,6 +14,7 @@ def test_delete_is_204_then_404(api: Api, db: Database, alice: Owner) -> None:
     response = api.delete(f"{TODOS}/{todo['id']}", token=alice.token)
     assert response.status_code == 204
     assert response.content == b""
+    assert "Content-Type" not in response.headers
     problem(api.get(f"{TODOS}/{todo['id']}", token=alice.token), 404)
     problem(api.delete(f"{TODOS}/{todo['id']}", token=alice.token), 404)
     assert [row["id"] for row in rows_of(db, alice)] == [keep["id"]]
