@@ -17,6 +17,8 @@ from tests.slack_requests import BOT_TOKEN, NOTIFY_CHANNEL, SIGNING_SECRET
 from tests.slack_standins import SlackStandIn
 
 INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
+# Short, so that the revocation test waits little; the default is 10 (functions/core/auth.py).
+TOKEN_CACHE_SECONDS = 1
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +51,7 @@ def servers(pg: EmbeddedPostgres, slack_api: SlackStandIn) -> Iterator[dict[str,
         "DATABASE_URL": pg.url,
         "TODO_INTERNAL_TOKEN": INTERNAL_TOKEN,
         "LOG_LEVEL": "WARNING",
+        "TOKEN_CACHE_SECONDS": str(TOKEN_CACHE_SECONDS),
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_API_URL": slack_api.api_url,

@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -85,7 +87,45 @@ def bearer_token(headers: Mapping[str, str]) -> str:
     return token.strip()
 
 
-def authenticate(db: Database, headers: Mapping[str, str], internal_token: str | None) -> Principal:
+class TokenCache:
+    """Tokens PostgreSQL accepted lately, by hash: one query per token per `seconds`, not per
+    request. Only acceptances are kept (an unknown or revoked token always asks again), so
+    a new token works at once and a revoked one stops within `seconds`.
+    """
+
+    MAX_ENTRIES = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token_hash: str) -> Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, token_hash: str, principal: Principal, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.MAX_ENTRIES:
+                now = time.monotonic()
+                self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+                if len(self._entries) >= self.MAX_ENTRIES:
+                    self._entries.clear()
+            self._entries[token_hash] = (time.monotonic() + seconds, principal)
+
+
+_accepted = TokenCache()
+
+
+def authenticate(
+    db: Database,
+    headers: Mapping[str, str],
+    internal_token: str | None,
+    cache_seconds: float = 0,
+) -> Principal:
     """Check the bearer token before anything else is read; 401 when missing or unknown."""
     token = bearer_token(headers)
     if internal_token and hmac.compare_digest(token.encode(), internal_token.encode()):
@@ -98,12 +138,18 @@ def authenticate(db: Database, headers: Mapping[str, str], internal_token: str |
                 errors=[FieldError(ACTING_OWNER_HEADER, str(exc))],
             ) from None
         return Principal(owner, frozenset(SCOPES))
+    token_hash = hash_token(token)
+    principal = _accepted.get(token_hash) if cache_seconds > 0 else None
+    if principal is not None:
+        return principal
     row = db.read(
         lambda c: c.one(
             "SELECT owner, scopes FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL",
-            h=hash_token(token),
+            h=token_hash,
         )
     )
     if row is None:
         raise _unauthorized("the token is not valid", "invalid_token")
-    return Principal(row["owner"], frozenset(row["scopes"]))
+    principal = Principal(row["owner"], frozenset(row["scopes"]))
+    _accepted.put(token_hash, principal, cache_seconds)
+    return principal

@@ -84,7 +84,10 @@ class Call:
 
     @cached_property
     def principal(self) -> Principal:
-        return authenticate(self.db, self.request.headers, settings().internal_token)
+        config = settings()
+        return authenticate(
+            self.db, self.request.headers, config.internal_token, config.token_cache_seconds
+        )
 
     def body(self, model: type[M]) -> M:
         """The JSON body validated as model: 413, 415, 400 (syntax) or 422 (fields)."""

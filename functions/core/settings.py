@@ -36,6 +36,9 @@ class Settings:
     k_sink: str | None = None
     agent_timeout_seconds: int = 25
     reminder_window_minutes: int = 15
+    # How long a checked token is trusted without asking PostgreSQL again: a revocation
+    # takes effect within this many seconds (0: every request asks). docs/api.md.
+    token_cache_seconds: int = 10
 
 
 # The optional settings by environment name: `require` checks these by that name.
@@ -76,6 +79,13 @@ def _positive(name: str, default: int) -> int:
     return value
 
 
+def _non_negative(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 0:
+        raise ConfigError(f"todo-platform: {name} must be 0 or more, got {value}")
+    return value
+
+
 @cache
 def settings() -> Settings:
     """The process's settings, read on first use; raises ConfigError with one clear line."""
@@ -93,6 +103,7 @@ def settings() -> Settings:
         slack_api_url=_url("SLACK_API_URL", SLACK_API_DEFAULT),
         agent_timeout_seconds=_int("AGENT_TIMEOUT_SECONDS", 25),
         reminder_window_minutes=_positive("REMINDER_WINDOW_MINUTES", 15),
+        token_cache_seconds=_non_negative("TOKEN_CACHE_SECONDS", 10),
         **optional,
     )
 

@@ -180,7 +180,8 @@ class Gate:
 def _authenticate(headers: Headers) -> Principal:
     from functions.core.settings import settings
 
-    return authenticate(database(), headers, settings().internal_token)
+    config = settings()
+    return authenticate(database(), headers, config.internal_token, config.token_cache_seconds)
 
 
 async def _read_body(receive: Receive, headers: Headers) -> bytes:

@@ -1,0 +1,93 @@
+"""The bench's PostgreSQL: embedded, migrated, with tokens, a todo to read and the scale data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from functions.core.auth import create_token
+from functions.core.db import Database
+from functions.core.migrate import apply_migrations
+from functions.core.models import TodoCreate
+from functions.core.outbox import Outbox
+from functions.core.todo_store import create_todo
+from functions.platform.embedded_pg import EmbeddedPostgres
+
+OWNER = "bench"
+SCALE_OWNERS = 1_000
+SCALE_PER_OWNER = 1_000
+
+
+@dataclass
+class BenchDatabase:
+    url: str
+    db: Database
+    token: str
+    todo_number: int
+
+    def new_todo(self) -> int:
+        """A fresh todo of the bench owner (for update, complete and delete): its number."""
+        todo, _ = create_todo(
+            self.db, OWNER, TodoCreate(title="bench todo"), None, outbox=Outbox("bench")
+        )
+        return todo.number
+
+    def seed_scale(self) -> str:
+        """1 000 000 todos across 1 000 owners (idempotent); a token of one of them."""
+        owner = f"scale-{SCALE_OWNERS // 2:04d}"
+        have = self.db.read(
+            lambda c: c.one("SELECT count(*) AS n FROM todos WHERE owner = :o", o=owner)
+        )
+        if not have or have["n"] < SCALE_PER_OWNER:
+            self.db.transaction(lambda c: c.execute("DELETE FROM todos WHERE owner LIKE 'scale-%'"))
+            # One statement: ids, per-owner numbers, spread creation times and due dates.
+            self.db.transaction(
+                lambda c: c.execute(
+                    "INSERT INTO todos "
+                    "(id, owner, number, title, priority, due_at, tags, created_at) "
+                    "SELECT gen_random_uuid(), 'scale-' || lpad((o - 1)::text, 4, '0'), n, "
+                    "'todo ' || n || ' of owner ' || o, "
+                    "(ARRAY['low','normal','high'])[1 + (n % 3)], "
+                    "CASE WHEN n % 4 = 0 THEN NULL ELSE now() + (n || ' hours')::interval END, "
+                    "ARRAY['tag' || (n % 10)], now() - ((o * :per + n) || ' seconds')::interval "
+                    "FROM generate_series(1, :owners) AS o, generate_series(1, :per) AS n",
+                    owners=SCALE_OWNERS,
+                    per=SCALE_PER_OWNER,
+                )
+            )
+            self.db.transaction(
+                lambda c: c.execute(
+                    "INSERT INTO owner_counters (owner, last_number) "
+                    "SELECT DISTINCT owner, :per FROM todos WHERE owner LIKE 'scale-%' "
+                    "ON CONFLICT (owner) DO UPDATE SET last_number = EXCLUDED.last_number",
+                    per=SCALE_PER_OWNER,
+                )
+            )
+            self.db.read(lambda c: c.execute("VACUUM ANALYZE todos"))
+        return create_token(self.db, owner, name="bench")
+
+
+@contextmanager
+def bench_database() -> Iterator[BenchDatabase]:
+    data = Path(tempfile.mkdtemp(prefix="todo-bench-"))
+    os.chmod(data, 0o755)  # PostgreSQL runs as its own user under root
+    server = EmbeddedPostgres(data / "postgres")
+    url = server.start()
+    try:
+        apply_migrations(url)
+        db = Database(url, name="bench")
+        token = create_token(db, OWNER, name="bench")
+        bench = BenchDatabase(url, db, token, 0)
+        bench.todo_number = bench.new_todo()
+        yield bench
+    finally:
+        bench_db = locals().get("db")
+        if bench_db is not None:
+            bench_db.close_all()
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)
