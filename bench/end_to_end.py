@@ -21,7 +21,17 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from bench.database import BenchDatabase
-from bench.harness import BIN, ROOT, THREADS, Function, Load, open_loop, wait_ready, wrk
+from bench.harness import (
+    BIN,
+    ROOT,
+    THREADS,
+    Function,
+    Load,
+    StandIn,
+    open_loop,
+    wait_ready,
+    wrk,
+)
 from functions.slack.signature import sign
 
 SLACK_SECRET = "bench-" + uuid.uuid4().hex
@@ -29,7 +39,7 @@ READY = re.compile(r"todo-platform is ready at (http://\S+)")
 
 
 @contextmanager
-def platform(database_url: str, env: dict[str, str]) -> Iterator[str]:
+def platform(database_url: str, env: dict[str, str], slack: StandIn) -> Iterator[str]:
     """`todo-platform up` on a free port against the bench database; its URL."""
     process = subprocess.Popen(
         [str(BIN / "todo-platform"), "up", "--port", "0"],
@@ -78,7 +88,7 @@ class Operation:
     headers: dict[str, str]
 
 
-def operations(bench: BenchDatabase) -> list[Operation]:
+def operations(bench: BenchDatabase, slack: StandIn) -> list[Operation]:
     auth = {"Authorization": f"Bearer {bench.token}", "Content-Type": "application/json"}
     tool_call = {
         "jsonrpc": "2.0",
@@ -93,7 +103,7 @@ def operations(bench: BenchDatabase) -> list[Operation]:
             "channel_id": "CBENCH",
             "command": "/todo",
             "text": "list",
-            "response_url": "http://127.0.0.1:9/unused",
+            "response_url": slack.url + "/response/bench",
             "trigger_id": "bench",
         }
     )
@@ -153,7 +163,8 @@ def run(
     direct: Load | None = None
     through: Load | None = None
     results: list[EndToEnd] = []
-    with platform(bench.url, env) as url:
+    slack = StandIn()
+    with platform(bench.url, env, slack) as url:
         for _ in range(rounds):
             with Function("todo_get", env) as fn:
                 wait_ready(fn)
@@ -165,7 +176,7 @@ def run(
             direct = d if direct is None or d.rate > direct.rate else direct
             through = t if through is None or t.rate > through.rate else through
         assert direct is not None and through is not None
-        for op in operations(bench):
+        for op in operations(bench, slack):
             body = op.body.encode() if op.body else None
             open_loop(
                 url + op.path, rate=50, seconds=2, method=op.method, body=body, headers=signed(op)

@@ -41,6 +41,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class StandIn:
+    """An HTTP server on 127.0.0.1 that answers every POST at once: `{"ok": true}`.
+
+    It stands in for what the bench cannot reach and must not wait on: Slack's Web
+    API and response URLs, or an OpenTelemetry Collector.
+    """
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        stand_in = self
+        self.requests = 0
+        self.bytes = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                size = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(size)
+                stand_in.requests += 1
+                stand_in.bytes += size
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100), nearest rank: an observed value, never interpolated."""
     ordered = sorted(values)
@@ -222,7 +263,9 @@ def wrk(
     finally:
         os.unlink(lua.name)
     out = done.stdout
-    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.MULTILINE))
+    latency = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)\s*$", out, re.MULTILINE))
+    if len(latency) != 3:
+        raise RuntimeError(f"wrk gave no latency distribution:\n{out}\n{done.stderr}")
     total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)

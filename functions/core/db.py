@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 # SQLSTATEs that mean "this connection is gone or pointed at the wrong server".
 _CONNECTION_STATES = ("08", "57P01", "57P02", "57P03", "25006")
+# SQLSTATEs of a server too busy to do the work now, with nothing done: a statement
+# cancelled by statement_timeout (57014) or lock_timeout (55P03), a serialization failure
+# or deadlock (40001, 40P01) rolls its transaction back; no connection slot free (53300)
+# or resources exhausted (53xxx) means it never began. The caller gets 503, retry later.
+_BUSY_STATES = ("57014", "55P03", "40001", "40P01", "53")
 
 
 def connect_kwargs(url: str) -> dict[str, Any]:
@@ -97,6 +102,19 @@ def is_connection_error(exc: BaseException) -> bool:
         code = sqlstate(exc) or ""
         return code.startswith(_CONNECTION_STATES[0]) or code in _CONNECTION_STATES[1:]
     return False
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True when the server refused or cancelled the work for load, not for what it was."""
+    if not isinstance(exc, DatabaseError) or isinstance(exc, InterfaceError):
+        return False
+    code = sqlstate(exc) or ""
+    return code in _BUSY_STATES or code.startswith("53")
+
+
+def _busy(exc: BaseException) -> Unavailable:
+    log.warning("the database is busy (SQLSTATE %s); answering 503", sqlstate(exc))  # type: ignore[arg-type]
+    return Unavailable("the database is busy; retry shortly", headers={"Retry-After": "1"})
 
 
 def span_attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -221,6 +239,8 @@ class Database:
             except Exception as exc:
                 if is_connection_error(exc):
                     raise Unavailable("the database is not reachable; retry shortly") from exc
+                if is_busy_error(exc):
+                    raise _busy(exc) from exc
                 raise
             self._local.conn = conn
         return conn
@@ -245,6 +265,8 @@ class Database:
                 if not is_connection_error(exc):
                     if conn.broken:
                         self._discard()
+                    if is_busy_error(exc):
+                        raise _busy(exc) from exc
                     raise
                 self._discard()
                 if attempt == 2:
@@ -268,6 +290,8 @@ class Database:
                 if not is_connection_error(exc):
                     if conn.broken:
                         self._discard()  # closing it rolls the transaction back
+                    if is_busy_error(exc):
+                        raise _busy(exc) from exc  # rolled back: nothing was written
                     raise
                 self._discard()
                 if attempt == 2:

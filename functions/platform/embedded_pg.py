@@ -17,6 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 DATABASE = "todo"
+# The local gateway serves every function in one process, one connection per thread that
+# has touched the database (up to THREADS + the MCP slots + the internal listener), beside
+# the tests' own; PostgreSQL's default of 100 is too few. In the cluster each function has
+# THREADS connections, through PgBouncer.
+MAX_CONNECTIONS = 300
 
 
 def _pgserver() -> Any:
@@ -79,8 +84,13 @@ class EmbeddedPostgres:
         try:
             if not conn.run("SELECT 1 FROM pg_database WHERE datname = :d", d=DATABASE):
                 conn.run(f'CREATE DATABASE "{DATABASE}"')
+            (current,) = conn.run("SHOW max_connections")[0]
+            if int(current) < MAX_CONNECTIONS:
+                conn.run(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
         finally:
             conn.close()
+        if int(current) < MAX_CONNECTIONS:
+            self.restart()  # once per data dir: max_connections is read at server start
 
     def _pg_ctl(self, *args: str) -> None:
         commands = _pgserver()._commands
