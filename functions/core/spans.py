@@ -220,7 +220,7 @@ def llm_chat(system: str, model: str) -> Span:
         "gen_ai.provider.name": system,
         "gen_ai.request.model": model,
     }
-    return telemetry.span(f"chat {model}", "client", attributes, duration=metrics.LLM_DURATION)
+    return telemetry.span(f"chat {model}", "client", attributes, measures=(metrics.LLM_DURATION,))
 
 
 def llm_usage(
