@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import flask
 
 from events.models import SlackRequest
+from functions.core import spans
 from functions.core.http import Call, http_function, json_response
 from functions.slack import blocks
 from functions.slack.command_text import Agent, parse_command
@@ -28,6 +29,12 @@ def command(call: Call) -> flask.Response:
     body = signed_body(call)
     payload = validated(SlashCommand, form_fields(body), "slash command")
     slack_reply_url(payload.response_url)
+    with spans.slack_request("command", payload.team_id):
+        return answer(call, payload)
+
+
+def answer(call: Call, payload: SlashCommand) -> flask.Response:
+    """The reply to a verified command: done now, or handed to the agent and acknowledged."""
     if payload.command != COMMAND:
         reply = blocks.error_message(f"I only answer {COMMAND}. Try `{COMMAND} help`.")
         return json_response(reply)

@@ -12,6 +12,7 @@ import re
 import flask
 
 from events.models import SlackRequest
+from functions.core import spans
 from functions.core.db import Connection
 from functions.core.http import Call, http_function, json_response
 from functions.slack.handoff import hand_off
@@ -39,6 +40,12 @@ def event(call: Call) -> flask.Response:
     if kind != "event_callback":
         return flask.Response(status=200)  # app_rate_limited and the like: nothing to do
     callback = validated(EventCallback, data, "event")
+    with spans.slack_request("event", callback.team_id, {"slack.event.type": callback.event.type}):
+        return take(call, callback)
+
+
+def take(call: Call, callback: EventCallback) -> flask.Response:
+    """Hand a mention or DM to the agent, once per event_id; anything else is only acknowledged."""
     message = callback.event
     text = _MENTION.sub("", message.text).strip()
     if not for_the_agent(message) or not text:

@@ -10,6 +10,7 @@ import logging
 
 import flask
 
+from functions.core import spans
 from functions.core.errors import BadRequest, FieldError
 from functions.core.http import Call, http_function
 from functions.core.settings import settings
@@ -44,6 +45,13 @@ def interaction(call: Call) -> flask.Response:
     if payload.team_id is None:
         raise BadRequest("the payload names no team", errors=[FieldError("team", "missing")])
     slack_reply_url(payload.response_url)
+    action = payload.actions[0]
+    with spans.slack_request("interaction", payload.team_id, {"slack.action.id": action.action_id}):
+        return press(call, payload)
+
+
+def press(call: Call, payload: BlockActions) -> flask.Response:
+    """Carry out the clicked button as its user and redraw the message through response_url."""
     action = payload.actions[0]
     owner = slack_owner(payload.team_id, payload.user.id)
     outcome = press_button(call.db, call.outbox, owner, action.action_id, action.value)

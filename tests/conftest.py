@@ -12,9 +12,10 @@ from functions.core.db import Database
 from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import FUNCTIONS
+from tests.otlp_receiver import OtlpReceiver
 from tests.servers import Api, FunctionServer, free_port
 from tests.slack_requests import BOT_TOKEN, NOTIFY_CHANNEL, SIGNING_SECRET
-from tests.slack_standins import SlackStandIn
+from tests.slack_standins import OpenAIStandIn, SlackStandIn
 
 INTERNAL_TOKEN = "test-internal-" + uuid.uuid4().hex
 # Short, so that the revocation test waits little; the default is 10 (functions/core/auth.py).
@@ -35,6 +36,31 @@ def db(pg: EmbeddedPostgres) -> Iterator[Database]:
     database = Database(pg.url)
     yield database
     database.close_all()
+
+
+def new_database(pg: EmbeddedPostgres, db: Database, prefix: str) -> str:
+    """The URL of a new migrated database on pg, so its rows (outbox, todos) are one test's."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    db.read(lambda c: c.execute(f'CREATE DATABASE "{name}"'))
+    url = pg.url.replace("/todo?", f"/{name}?", 1)
+    apply_migrations(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def llm() -> Iterator[OpenAIStandIn]:
+    """An OpenAI-compatible server answering from each test module's own script."""
+    server = OpenAIStandIn()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[OtlpReceiver]:
+    """A stand-in OpenTelemetry Collector, one per test module."""
+    running = OtlpReceiver()
+    yield running
+    running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -59,6 +59,7 @@ class LogRecord:
     trace_id: str
     span_id: str
     attributes: dict[str, Any]
+    time: int  # when it was written, in nanoseconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -197,6 +198,7 @@ def _logs(request: logs_service_pb2.ExportLogsServiceRequest) -> Iterator[LogRec
                     trace_id=record.trace_id.hex(),
                     span_id=record.span_id.hex(),
                     attributes=_attributes(record.attributes),
+                    time=record.time_unix_nano,
                 )
 
 

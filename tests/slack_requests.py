@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import requests
@@ -13,6 +13,9 @@ import requests
 from events.types import SLACK_REQUEST
 from functions.core.db import Database
 from functions.slack.signature import sign
+
+if TYPE_CHECKING:
+    from tests.slack_standins import SlackStandIn
 
 SIGNING_SECRET = "test-signing-secret-" + uuid.uuid4().hex
 BOT_TOKEN = "xoxb-test-token"
@@ -118,3 +121,13 @@ def facts_of(db: Database, owner: str) -> list[dict[str, Any]]:
     return db.read(
         lambda c: c.all("SELECT event_type FROM outbox WHERE data->>'owner' = :owner", owner=owner)
     )
+
+
+def say(url: str, slack: SlackStandIn, user: str, text: str) -> dict[str, Any]:
+    """`/todo text` from user to the platform at url, replies to slack; its acknowledgement."""
+    body = command_body(text, user, slack.response_url(user))
+    started = time.monotonic()
+    response = post_signed(url + "/slack/commands", body, FORM)
+    assert response.status_code == 200, response.text
+    assert time.monotonic() - started < 3, "Slack allows 3 seconds"
+    return response.json()

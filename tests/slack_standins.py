@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.slack_requests import BOT_TOKEN, NOTIFY_CHANNEL, SIGNING_SECRET
+
 
 @dataclass
 class Received:
@@ -29,6 +31,7 @@ class Received:
     body: Any
     at: float = field(default_factory=time.monotonic)
     status: int = 0  # what the stand-in answered
+    answer: Any = None  # and with what body
 
 
 class _Recorder:
@@ -49,7 +52,7 @@ class _Recorder:
                     body = raw.decode("utf-8", "replace")
                 request = Received(self.path, dict(self.headers.items()), body)
                 status, headers, payload = recorder.answer(request)
-                request.status = status
+                request.status, request.answer = status, payload
                 with recorder._changed:
                     recorder.received.append(request)
                     recorder._changed.notify_all()
@@ -203,6 +206,14 @@ class OpenAIStandIn(_Recorder):
             time.sleep(delay)
         message = reply(request.body) if callable(reply) else reply
         finish = "tool_calls" if message.get("tool_calls") else "stop"
+        # Roughly what a tokenizer would count: four characters a token.
+        prompt = max(1, len(json.dumps(request.body.get("messages", []))) // 4)
+        completion = max(1, len(json.dumps(message)) // 4)
+        usage = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
         return (
             200,
             {"Content-Type": "application/json"},
@@ -212,6 +223,25 @@ class OpenAIStandIn(_Recorder):
                 "created": int(time.time()),
                 "model": request.body.get("model", ""),
                 "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                "usage": usage,
             },
         )
+
+
+def up_environment(
+    slack: SlackStandIn, llm: OpenAIStandIn, agent_timeout: float
+) -> dict[str, str | None]:
+    """What `todo-platform up` needs for the Slack functions and the agent, at these stand-ins.
+
+    MCP_URL is left out (None unsets it): up points the agent at its own /mcp.
+    """
+    return {
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_API_URL": slack.api_url,
+        "SLACK_NOTIFY_CHANNEL": NOTIFY_CHANNEL,
+        "OPENAI_BASE_URL": llm.base_url,
+        "OPENAI_MODEL": "test-model",
+        "AGENT_TIMEOUT_SECONDS": str(agent_timeout),
+        "MCP_URL": None,
+    }

@@ -7,16 +7,10 @@ knative/'s Triggers, the outbox, the agent, the mcp function and the todo functi
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,34 +18,22 @@ import pytest
 from events import types
 from events.envelope import new_event
 from functions.core.db import Database
-from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
+from tests.conftest import new_database
 from tests.eventing import post
-from tests.servers import ROOT
-from tests.slack_requests import (
-    BOT_TOKEN,
-    FORM,
-    NOTIFY_CHANNEL,
-    SIGNING_SECRET,
-    TEAM,
-    command_body,
-    new_user,
-    post_signed,
+from tests.slack_requests import NOTIFY_CHANNEL, TEAM, new_user, say
+from tests.slack_standins import (
+    OpenAIStandIn,
+    SlackStandIn,
+    text_reply,
+    tool_call,
+    up_environment,
 )
-from tests.slack_standins import OpenAIStandIn, SlackStandIn, text_reply, tool_call
+from tests.test_up import Platform
 
 pytestmark = pytest.mark.slow
 
-COMMAND = str(Path(sys.executable).with_name("todo-platform"))
-READY = re.compile(r"^todo-platform is ready at (http://\S+)$", re.MULTILINE)
 AGENT_TIMEOUT = 6  # seconds: long enough for the chain on a busy machine, short for the test
-
-
-@pytest.fixture(scope="module")
-def llm() -> Iterator[OpenAIStandIn]:
-    server = OpenAIStandIn()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +46,7 @@ def slack() -> Iterator[SlackStandIn]:
 @pytest.fixture(scope="module")
 def database(pg: EmbeddedPostgres, db: Database) -> Iterator[Database]:
     """A database of the platform's own, so its outbox and todos belong to these tests."""
-    name = f"slack_e2e_{uuid.uuid4().hex[:8]}"
-    db.read(lambda c: c.execute(f'CREATE DATABASE "{name}"'))
-    url = pg.url.replace("/todo?", f"/{name}?", 1)
-    apply_migrations(url)
+    url = new_database(pg, db, "slack_e2e")
     database = Database(url)
     database.url = url  # type: ignore[attr-defined]
     yield database
@@ -75,47 +54,17 @@ def database(pg: EmbeddedPostgres, db: Database) -> Iterator[Database]:
 
 
 @pytest.fixture(scope="module")
-def platform(database: Database, llm: OpenAIStandIn, slack: SlackStandIn) -> Iterator[str]:
+def platform(
+    database: Database, llm: OpenAIStandIn, slack: SlackStandIn, tmp_path_factory
+) -> Iterator[str]:
     env = {
-        **os.environ,
         "DATABASE_URL": database.url,  # type: ignore[attr-defined]
-        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-        "SLACK_BOT_TOKEN": BOT_TOKEN,
-        "SLACK_API_URL": slack.api_url,
-        "SLACK_NOTIFY_CHANNEL": NOTIFY_CHANNEL,
-        "OPENAI_BASE_URL": llm.base_url,
-        "OPENAI_MODEL": "test-model",
-        "AGENT_TIMEOUT_SECONDS": str(AGENT_TIMEOUT),
+        **up_environment(slack, llm, AGENT_TIMEOUT),
         "LOG_LEVEL": "WARNING",
     }
-    env.pop("MCP_URL", None)  # up points the agent at its own /mcp
-    process = subprocess.Popen(
-        [COMMAND, "up", "--port", "0"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def collect() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if READY.search(line):
-                ready.set()
-
-    threading.Thread(target=collect, daemon=True).start()
-    try:
-        if not ready.wait(60):
-            raise AssertionError("up did not start:\n" + "".join(output))
-        url = READY.search("".join(output)).group(1)  # type: ignore[union-attr]
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
+    running = Platform(tmp_path_factory.mktemp("up"), env=env)
+    yield running.url
+    assert running.terminate() == 0
 
 
 def todos_of(database: Database, user: str) -> list[dict[str, Any]]:
@@ -125,15 +74,6 @@ def todos_of(database: Database, user: str) -> list[dict[str, Any]]:
             owner=f"slack:{TEAM}:{user}",
         )
     )
-
-
-def say(platform: str, slack: SlackStandIn, user: str, text: str) -> dict[str, Any]:
-    body = command_body(text, user, slack.response_url(user))
-    started = time.monotonic()
-    response = post_signed(platform + "/slack/commands", body, FORM)
-    assert response.status_code == 200, response.text
-    assert time.monotonic() - started < 3, "Slack allows 3 seconds"
-    return response.json()
 
 
 def test_remind_me_to_buy_milk_goes_through_the_whole_chain(

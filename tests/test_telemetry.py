@@ -23,11 +23,14 @@ from functions.core.auth import create_token
 from functions.core.db import Database
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import BY_NAME
+from tests.conftest import new_database
 from tests.otlp_receiver import OtlpReceiver, Received, SpanRecord
 from tests.servers import ROOT, FunctionServer
+from tests.slack_requests import command_body
 from tests.test_up import Platform
 
 TODOS = "/api/v1/todos"
+SLACK_REPLY = "http://127.0.0.1:9/response/probe"  # never posted to: the reply is the answer
 # Exports every 100 ms, so tests wait little; the flush-at-exit test sets them long instead.
 FAST_EXPORT = {
     "OTEL_BSP_SCHEDULE_DELAY": "100",
@@ -59,13 +62,6 @@ def trace_of(receiver: OtlpReceiver, trace_id: str) -> list[SpanRecord]:
         return spans if any(s.name == "COMMIT" for s in children) else None
 
     return receiver.wait_for(complete)
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    running = OtlpReceiver()
-    yield running
-    running.stop()
 
 
 @pytest.fixture(scope="module")
@@ -272,40 +268,71 @@ def test_spans_buffered_at_sigterm_are_exported(pg: EmbeddedPostgres, db: Databa
 
 
 _OFF_PROBE = """
-import json, sys
+import json, os, sys, time
 import flask
 import functions.main as main
-target = getattr(main, sys.argv[1])
+target, path, content_type, body = sys.argv[1:]
+headers = {"Content-Type": content_type}
+if os.environ.get("SLACK_SIGNING_SECRET"):
+    from functions.slack.signature import sign
+    ts = str(int(time.time()))
+    signature = sign(os.environ["SLACK_SIGNING_SECRET"], ts, body.encode())
+    headers.update({"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature})
 app = flask.Flask("probe")
-with app.test_request_context("/api/v1/todos", method="POST", json={"title": "x"}):
-    status = target(flask.request).status_code  # served: span, metric and access log calls
-print(json.dumps({
-    "status": status,
-    "loaded": sorted(m for m in sys.modules if m.startswith(("opentelemetry", "google.protobuf"))),
-}))
+with app.test_request_context(path, method="POST", data=body, headers=headers):
+    status = getattr(main, target)(flask.request).status_code  # span, metric, access log
+print(json.dumps({"status": status, "loaded": sorted(m for m in sys.modules if m.startswith(
+    ("opentelemetry", "google.protobuf", "openai", "mcp", "httpx")))}))
 """
 
 
-def test_off_a_todo_function_imports_no_opentelemetry():
-    """Cold start: with no endpoint, serving a request loads nothing of OpenTelemetry."""
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-        "LOG_LEVEL": "INFO",
-    }
+def _probe(target: str, path: str, body: Any, env: dict[str, str]) -> tuple[dict[str, Any], str]:
+    """Serve one request to target in a fresh process with telemetry off: (result, stderr)."""
+    if isinstance(body, bytes):
+        content_type, data = "application/x-www-form-urlencoded", body.decode()
+    else:
+        content_type, data = "application/json", json.dumps(body)
+    base = {"PATH": "/usr/bin:/bin", "LOG_LEVEL": "INFO", "SLACK_API_URL": "http://127.0.0.1:9/"}
     out = subprocess.run(
-        [sys.executable, "-c", _OFF_PROBE, "todo_create"],
+        [sys.executable, "-c", _OFF_PROBE, target, path, content_type, data],
         capture_output=True,
         text=True,
         check=True,
         cwd=ROOT,
-        env={**env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        env={**base, **env, "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
     )
-    probe = json.loads(out.stdout)
+    return json.loads(out.stdout), out.stderr
+
+
+def test_off_a_todo_function_imports_no_opentelemetry():
+    """Cold start: with no endpoint, serving a request loads nothing of OpenTelemetry."""
+    unreachable = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    probe, stderr = _probe("todo_create", TODOS, {"title": "x"}, unreachable)
     assert probe == {"status": 401, "loaded": []}
-    access = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    access = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert [line["status"] for line in access] == [401]
     assert "trace_id" not in access[0]
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "body"),
+    [
+        ("slack_commands", "/slack/commands", command_body("help", "U0PROBE", SLACK_REPLY)),
+        (
+            "slack_commands",
+            "/slack/commands",
+            command_body("remind me to buy milk tomorrow at 9", "U0PROBE", SLACK_REPLY),
+        ),
+        ("slack_events", "/slack/events", {"type": "url_verification", "challenge": "c"}),
+    ],
+)
+def test_off_the_acknowledging_slack_functions_import_no_llm_mcp_or_opentelemetry(
+    pg: EmbeddedPostgres, db: Database, target: str, path: str, body: Any
+):
+    """They answer within Slack's 3 seconds, cold ones too: the agent's libraries stay out."""
+    env = {"DATABASE_URL": new_database(pg, db, "probe"), "SLACK_SIGNING_SECRET": "probe-secret"}
+    probe, _ = _probe(target, path, body, env)
+    assert probe == {"status": 200, "loaded": []}
 
 
 def test_banner_says_where_telemetry_goes(platform, receiver):

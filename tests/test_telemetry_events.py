@@ -29,13 +29,6 @@ CREATED = types.TODO_CREATED
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[OtlpReceiver]:
-    running = OtlpReceiver()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module")
 def functions(pg: EmbeddedPostgres, receiver: OtlpReceiver) -> Iterator[dict[str, FunctionServer]]:
     env = {"DATABASE_URL": pg.url, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, **FAST_EXPORT}
     consumer = FunctionServer(BY_NAME["dead-letters"], env)

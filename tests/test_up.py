@@ -12,7 +12,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -50,15 +50,18 @@ def scratch_data_dir() -> Iterator[Path]:
 class Platform:
     """A `todo-platform up` process on a free port with its data in `data_dir`.
 
-    No DATABASE_URL (so the embedded server) unless `env` sets one.
+    No DATABASE_URL (so the embedded server) unless `env` sets one; a None in `env`
+    unsets that variable.
     """
 
-    def __init__(self, data_dir: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *args: str, env: Mapping[str, str | None] | None = None
+    ) -> None:
         self.data_dir = data_dir
-        env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **(env or {})}
+        merged = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, **(env or {})}
         self.process = subprocess.Popen(
             [COMMAND, "up", "--port", "0", "--data-dir", str(data_dir), *args],
-            env=env,
+            env={k: v for k, v in merged.items() if v is not None},
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -100,7 +100,13 @@ LLM_TOKENS = Instrument(
     "gen_ai.client.token.usage",
     "{token}",
     "Tokens per LLM call, input and output (gen_ai.token.type).",
-    ("gen_ai.operation.name", "gen_ai.system", "gen_ai.request.model", "gen_ai.token.type"),
+    (
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.request.model",
+        "gen_ai.token.type",
+    ),
     TOKENS,
 )
 LLM_DURATION = Instrument(
@@ -108,7 +114,13 @@ LLM_DURATION = Instrument(
     "gen_ai.client.operation.duration",
     "s",
     "Duration of each LLM call.",
-    ("gen_ai.operation.name", "gen_ai.system", "gen_ai.request.model", "error.type"),
+    (
+        "gen_ai.operation.name",
+        "gen_ai.provider.name",
+        "gen_ai.system",
+        "gen_ai.request.model",
+        "error.type",
+    ),
     SECONDS,
 )
 

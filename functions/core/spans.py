@@ -4,13 +4,13 @@ tool calls get theirs from the MCP SDK's own middleware, exported as the mcp fun
 
     with spans.sql(statement, connection_attributes): ...
     with spans.http_client("POST", url, headers) as span: ...; span.set(STATUS, r.status_code)
-    with spans.llm_chat("openai", model) as span: ...; spans.llm_usage(span, "openai", model, 9, 4)
+    with spans.llm_chat("openai", model, url, headers) as span: ...; spans.llm_usage(span, ...)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -205,33 +205,48 @@ def event_process(event: Mapping[str, Any], trigger: str, service: str | None = 
     )
 
 
-def llm_chat(system: str, model: str) -> Span:
+def llm_chat(
+    provider: str,
+    model: str,
+    url: str | None = None,
+    headers: MutableMapping[str, str] | None = None,
+) -> Span:
     """A client span for one chat completion; follow it with `llm_usage` for the tokens.
 
-    `system` is the provider as the conventions name it (`openai` for any
-    OpenAI-compatible endpoint). Neither prompts nor completions are recorded: they are
-    people's messages.
+    `provider` is the provider as the conventions name it (`openai` for any
+    OpenAI-compatible endpoint), `url` the endpoint (its host and port are recorded), and
+    `headers`, when given, get the span's `traceparent` for the request. Neither prompts
+    nor completions are recorded: they are people's messages. The call's duration goes to
+    `gen_ai.client.operation.duration`.
     """
     if not telemetry.enabled():
         return NO_SPAN
-    attributes = {
+    attributes: dict[str, Any] = {
         "gen_ai.operation.name": "chat",
-        "gen_ai.system": system,
-        "gen_ai.provider.name": system,
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,  # the name before semconv 1.37, for older backends
         "gen_ai.request.model": model,
     }
-    return telemetry.span(f"chat {model}", "client", attributes, duration=metrics.LLM_DURATION)
+    if url:
+        parts = urlsplit(url)
+        attributes["server.address"] = parts.hostname
+        attributes["server.port"] = parts.port or (443 if parts.scheme == "https" else 80)
+    span = telemetry.span(f"chat {model}", "client", attributes, measures=(metrics.LLM_DURATION,))
+    return span if headers is None else _Injecting(span, headers)
 
 
 def llm_usage(
     span: Span,
-    system: str,
+    provider: str,
     model: str,
     input_tokens: int,
     output_tokens: int,
     response_model: str | None = None,
+    *,
+    response_id: str | None = None,
+    finish_reasons: Sequence[str] = (),
 ) -> None:
-    """Record an LLM call's token counts on its span and in `gen_ai.client.token.usage`."""
+    """Record an LLM call's answer on its span, and its tokens in `gen_ai.client.token.usage`."""
     if not telemetry.enabled():
         return
     span.update(
@@ -239,27 +254,47 @@ def llm_usage(
             "gen_ai.usage.input_tokens": input_tokens,
             "gen_ai.usage.output_tokens": output_tokens,
             "gen_ai.response.model": response_model,
+            "gen_ai.response.id": response_id,
+            "gen_ai.response.finish_reasons": list(finish_reasons) or None,
         }
     )
-    base = {"gen_ai.operation.name": "chat", "gen_ai.system": system, "gen_ai.request.model": model}
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,
+        "gen_ai.request.model": model,
+    }
     metrics.LLM_TOKENS.record(input_tokens, {**base, "gen_ai.token.type": "input"})
     metrics.LLM_TOKENS.record(output_tokens, {**base, "gen_ai.token.type": "output"})
 
 
-def slack_request(kind: str, team: str | None = None) -> Span:
+def slack_request(
+    kind: str, team: str | None = None, attributes: Mapping[str, Any] | None = None
+) -> Span:
     """An internal span for handling one Slack request (`command`, `event`, `interaction`).
 
-    Put inside the function's server span, after the signature check; never record the
-    text people typed or a token.
+    Put inside the function's server span, after the signature check, around the work the
+    request causes (the hand-off to the agent included); `attributes` add facts such as
+    `slack.event.type`. Never record the text people typed, a token or a response_url.
     """
     if not telemetry.enabled():
         return NO_SPAN
-    attributes = {"slack.request.kind": kind, "slack.team": team}
-    return telemetry.span(f"slack {kind}", "internal", attributes)
+    recorded = {"slack.request.kind": kind, "slack.team": team, **(attributes or {})}
+    return telemetry.span(f"slack {kind}", "internal", recorded)
+
+
+RESPONSE_URL = "response_url"
 
 
 def slack_api(method: str, url: str, headers: MutableMapping[str, str]) -> Span:
-    """A client span for one Slack Web API call (`chat.postMessage`) or `response_url` post."""
+    """A client span for one Slack Web API call (`chat.postMessage`) or `response_url` post.
+
+    A response_url's path is a credential (whoever holds it may post to the channel), so
+    only its origin is recorded, with the path as `/REDACTED`.
+    """
+    if method == RESPONSE_URL:
+        parts = urlsplit(url)
+        url = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}/REDACTED"
     return http_client(
         "POST", url, headers, name=f"slack {method}", attributes={"slack.api.method": method}
     )

@@ -23,7 +23,11 @@ from typing import Any, Protocol
 
 import openai
 
+from functions.core import spans
+from functions.core.telemetry import Span
+
 log = logging.getLogger("todo_platform.agent")
+PROVIDER = "openai"  # gen_ai.provider.name of any OpenAI-compatible endpoint
 
 SYSTEM_PROMPT = """You are the todo assistant of a Slack workspace. You manage the todos of \
 the person you are talking to, and only theirs, through the tools you are given. Act with the \
@@ -127,12 +131,16 @@ async def run_agent(
         if left <= 0:
             return _stopped("The assistant ran out of time.", ran)
         try:
-            completion = await llm.chat.completions.create(
-                model=model,
-                messages=messages,  # type: ignore[arg-type]
-                tools=tools,  # type: ignore[arg-type]
-                timeout=left,
-            )
+            headers: dict[str, str] = {}
+            with spans.llm_chat(PROVIDER, model, str(llm.base_url), headers) as span:
+                completion = await llm.chat.completions.create(
+                    model=model,
+                    messages=messages,  # type: ignore[arg-type]
+                    tools=tools,  # type: ignore[arg-type]
+                    timeout=left,
+                    extra_headers=headers,
+                )
+                _record_usage(span, model, completion)
         except openai.APITimeoutError:
             return _stopped("The assistant took too long to answer.", ran)
         except openai.APIError as exc:
@@ -154,6 +162,23 @@ async def run_agent(
                 ran.append(call.function.name)
             messages.append({"role": "tool", "tool_call_id": call.id, "content": result.text})
     return _stopped(f"The assistant needed more than {limits.max_steps} steps.", ran)
+
+
+def _record_usage(span: Span, model: str, completion: Any) -> None:
+    """The answer's tokens, model, id and finish reasons on the span (when it says them)."""
+    usage = completion.usage
+    if usage is None:
+        return
+    spans.llm_usage(
+        span,
+        PROVIDER,
+        model,
+        usage.prompt_tokens,
+        usage.completion_tokens,
+        completion.model,
+        response_id=completion.id,
+        finish_reasons=[c.finish_reason for c in completion.choices if c.finish_reason],
+    )
 
 
 async def _run_tool(toolbox: Toolbox, known: set[str], call: Any, timeout: float) -> ToolResult:

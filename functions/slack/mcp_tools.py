@@ -19,6 +19,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
+from functions.core import spans
 from functions.core.auth import ACTING_OWNER_HEADER
 from functions.slack.agent_loop import Tool, ToolResult
 
@@ -44,14 +45,37 @@ def result_text(result: CallToolResult) -> str:
     return "\n".join(c.text for c in result.content if isinstance(c, TextContent))
 
 
+class TracedTransport(httpx2.AsyncBaseTransport):
+    """Each request to the MCP server as a client span whose `traceparent` goes with it.
+
+    The MCP SDK sends from a task of its own but in the caller's context, so the span is
+    the child of the SDK's `MCP send …` span and the mcp function's server span its child.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        with spans.http_client(request.method, str(request.url), request.headers) as span:
+            response = await self._inner.handle_async_request(request)
+            span.set(spans.STATUS, response.status_code)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 @asynccontextmanager
 async def mcp_toolbox(
     url: str, internal_token: str, owner: str, timeout: float
 ) -> AsyncIterator[McpToolbox]:
     """Connect to the MCP server as owner and list its tools (every page)."""
     headers = {"Authorization": f"Bearer {internal_token}", ACTING_OWNER_HEADER: owner}
+    transport = TracedTransport(httpx2.AsyncHTTPTransport())
     async with (
-        httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(timeout)) as http,
+        httpx2.AsyncClient(
+            headers=headers, timeout=httpx2.Timeout(timeout), transport=transport
+        ) as http,
         Client(streamable_http_client(url, http_client=http)) as client,
     ):
         tools: list[Tool] = []

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from functions.core import spans
+
 log = logging.getLogger("todo_platform.slack")
 
 MAX_ATTEMPTS = 3
@@ -60,15 +62,23 @@ def _post(
     headers: Mapping[str, str],
     deadline: float,
 ) -> requests.Response:
-    """POST, retrying 429s after Retry-After while the wait ends before the deadline."""
+    """POST, retrying 429s after Retry-After while the wait ends before the deadline.
+
+    Each attempt is a client span (`spans.slack_api`) whose traceparent goes with it.
+    """
     for attempt in range(1, MAX_ATTEMPTS + 1):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise SlackError("timeout")
+        sent = dict(headers)  # each attempt carries its own span's traceparent
         try:
-            response = session.post(
-                url, json=json, headers=headers, timeout=min(REQUEST_TIMEOUT, remaining)
-            )
+            with spans.slack_api(what, url, sent) as span:
+                if attempt > 1:
+                    span.set("http.request.resend_count", attempt - 1)
+                response = session.post(
+                    url, json=json, headers=sent, timeout=min(REQUEST_TIMEOUT, remaining)
+                )
+                span.set(spans.STATUS, response.status_code)
         except requests.RequestException as exc:
             log.warning("Slack %s failed: %s", what, type(exc).__name__)
             raise SlackError("unreachable") from None
@@ -146,7 +156,7 @@ def respond(
     response = _post(
         session or requests.Session(),
         url,
-        "response_url",
+        spans.RESPONSE_URL,
         json=message,
         headers={},
         deadline=time.monotonic() + budget,
