@@ -37,6 +37,15 @@ class BenchDatabase:
         )
         return todo.number
 
+    def users(self, count: int) -> list[str]:
+        """Tokens of `count` owners (`bench-user-NNN`), each with todo number 1."""
+        tokens = []
+        for i in range(count):
+            owner = f"bench-user-{i:03d}"
+            tokens.append(create_token(self.db, owner, name="bench"))
+            create_todo(self.db, owner, TodoCreate(title="mine"), None, outbox=Outbox("bench"))
+        return tokens
+
     def seed_scale(self) -> str:
         """1 000 000 todos across 1 000 owners (idempotent); a token of one of them."""
         owner = f"scale-{SCALE_OWNERS // 2:04d}"

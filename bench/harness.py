@@ -234,14 +234,26 @@ def wrk(
     body: str | None = None,
     headers: Mapping[str, str] | None = None,
     threads: int = 2,
+    tokens: Sequence[str] = (),
 ) -> Load:
-    """A closed loop of `connections` clients with wrk (C, so the client costs little CPU)."""
+    """A closed loop of `connections` clients with wrk (C, so the client costs little CPU).
+
+    With tokens, each request carries one of them, picked at random: many users.
+    """
     if shutil.which("wrk") is None:
         raise SystemExit("the benchmark needs wrk: apt-get install wrk (Debian, Ubuntu)")
     lines = [f'wrk.method = "{method}"']
     if body is not None:
         lines.append(f"wrk.body = [==[{body}]==]")
     lines += [f'wrk.headers["{k}"] = [==[{v}]==]' for k, v in (headers or {}).items()]
+    if tokens:
+        lines += [
+            "local tokens = {" + ", ".join(f'"{t}"' for t in tokens) + "}",
+            "request = function()",
+            '  wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]',
+            "  return wrk.format()",
+            "end",
+        ]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write("\n".join(lines) + "\n")
     try:
@@ -289,6 +301,7 @@ def open_loop(
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
     clients: int = 64,
+    tokens: Sequence[str] = (),
 ) -> Load:
     """Requests sent at a fixed rate whatever the answers do; latency from the planned start.
 
@@ -317,8 +330,11 @@ def open_loop(
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            sent = dict(headers or {})
+            if tokens:
+                sent["Authorization"] = f"Bearer {tokens[index % len(tokens)]}"
             try:
-                conn.request(method, path, body, dict(headers or {}))
+                conn.request(method, path, body, sent)
                 response = conn.getresponse()
                 response.read()
                 ok = 200 <= response.status < 300

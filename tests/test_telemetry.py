@@ -169,6 +169,34 @@ def test_every_log_line_of_the_request_carries_its_trace_id(created, receiver):
     assert any(log.attributes.get("route") == "/api/v1/todos" for log in exported)
 
 
+def test_info_lines_of_an_unsampled_trace_stay_on_stderr_only(created, platform, receiver):
+    _, unsampled, _ = traceparent()
+    stderr_before = len(platform.stderr)
+    response = requests.get(
+        platform.url + TODOS,
+        headers={
+            "Authorization": f"Bearer {platform.token}",
+            # The caller decided not to sample (flags 00); the functions follow it.
+            "traceparent": f"00-{unsampled}-{'1' * 16}-00",
+        },
+        timeout=10,
+    )
+    assert response.status_code == 200
+    platform.wait_for(re.compile(unsampled), platform.stderr)
+    lines = [json.loads(line) for line in platform.stderr[stderr_before:] if unsampled in line]
+    assert [line["logger"] for line in lines] == ["todo_platform.access"]
+    # A sampled request after it: once its line is exported, the earlier one would be too.
+    header, sampled, _ = traceparent()
+    requests.get(
+        platform.url + TODOS,
+        headers={"Authorization": f"Bearer {platform.token}", "traceparent": header},
+        timeout=10,
+    )
+    receiver.wait_for(lambda r: [log for log in r.logs if log.trace_id == sampled])
+    assert not [log for log in receiver.received.logs if log.trace_id == unsampled]
+    assert not [s for s in receiver.received.spans if s.trace_id == unsampled]
+
+
 def test_each_function_exports_under_its_own_service_name(created, platform, receiver):
     """One gateway process, one `service.name` per function, its SQL spans included."""
     _, trace_id, _ = traceparent()
@@ -359,6 +387,16 @@ def test_up_without_endpoint_says_telemetry_is_off():
         ("SELECT extract(epoch FROM now() - min(created_at)) FROM outbox", ("SELECT", "outbox")),
         ("START TRANSACTION", ("START TRANSACTION", None)),
         ("COMMIT", ("COMMIT", None)),
+        # A CTE is named by what the statement as a whole does, not by its first CTE.
+        (
+            "WITH n AS (INSERT INTO owner_counters (owner) VALUES (:o) RETURNING n) "
+            "INSERT INTO todos (id, number) SELECT :id, n.n FROM n RETURNING id",
+            ("INSERT", "todos"),
+        ),
+        (
+            "WITH a AS (SELECT (1) FROM x), b AS (SELECT 2) UPDATE todos SET v = 1",
+            ("UPDATE", "todos"),
+        ),
     ],
 )
 def test_a_sql_span_is_named_by_operation_and_table(statement, summary):

@@ -519,6 +519,20 @@ class _Span:
         self._span.set_status(Status(StatusCode.ERROR, error_type))
 
 
+def _in_sampled_trace_or_warning(record: logging.LogRecord) -> bool:
+    """Trace-based log sampling (the spec's LoggerConfig `trace_based`), for INFO and below.
+
+    A record written inside a trace that was not sampled is not exported over OTLP: its
+    request has no spans to be read beside, and encoding a record per request is the
+    largest cost telemetry adds to one (docs/observability.md). It is still on stderr
+    with its trace id, like every line; warnings and errors are always exported.
+    """
+    if record.levelno >= logging.WARNING:
+        return True
+    context = trace.get_current_span().get_span_context()
+    return not context.is_valid or context.trace_flags.sampled
+
+
 class OtlpLogHandler(logging.Handler):
     """Exports log records over OTLP under the current function's name, with the trace context."""
 
@@ -527,6 +541,7 @@ class OtlpLogHandler(logging.Handler):
     def __init__(self, backend: Backend) -> None:
         super().__init__()
         self.backend = backend
+        self.addFilter(_in_sampled_trace_or_warning)  # first: the cheap check
         self.addFilter(logs.Redact())
 
     def emit(self, record: logging.LogRecord) -> None:

@@ -22,11 +22,27 @@ STATUS = "http.response.status_code"
 MESSAGING_SYSTEM = "knative"  # not in the conventions' list: the broker is Knative Eventing's
 # The first table a statement names; `FROM now()` in an expression names a function, not one.
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_][\w.]*)(?![\w.(])", re.IGNORECASE)
+_MAIN = re.compile(r"\s*(INSERT|UPDATE|DELETE|SELECT|MERGE)\b", re.IGNORECASE)
+
+
+def _main_statement(statement: str) -> str:
+    """The statement after `WITH a AS (…), b AS (…)`: what the statement as a whole does."""
+    depth = 0
+    for i, char in enumerate(statement):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if depth == 0 and (main := _MAIN.match(statement, i + 1)):
+                return statement[main.start(1) :]
+    return statement
 
 
 @lru_cache(maxsize=512)
 def sql_summary(statement: str) -> tuple[str, str | None]:
     """(operation, first table) of a statement: `("SELECT", "todos")`, `("COMMIT", None)`."""
+    if statement[:4].upper() == "WITH":
+        statement = _main_statement(statement)
     words = statement.split(None, 2)
     operation = words[0].upper() if words else "SQL"
     if operation == "START" and len(words) > 1:
