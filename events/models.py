@@ -50,12 +50,12 @@ def _example(example: dict[str, Any]) -> ConfigDict:
 
 class _Fact(BaseModel):
     # Facts may gain optional fields within v1: consumers ignore what they do not know.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use
 
 
 class _Command(BaseModel):
     # Commands are input: an unknown field is a mistake the sender should hear about.
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use
 
 
 class TodoSnapshot(_Fact):

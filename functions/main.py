@@ -6,6 +6,7 @@ resolved lazily (PEP 562) so a process imports only its own function's module.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import Any
 
@@ -16,4 +17,11 @@ def __getattr__(target: str) -> Any:
     spec = BY_TARGET.get(target)
     if spec is None:
         raise AttributeError(target)
-    return getattr(importlib.import_module(spec.module), target)
+    function = getattr(importlib.import_module(spec.module), target)
+    if not gc.isenabled():
+        # The launcher (functions/serve.py) held the collector off while the imports made
+        # their long-lived objects; those are frozen out of every later collection (and
+        # out of copy-on-write in the forked worker) before it runs again.
+        gc.freeze()
+        gc.enable()
+    return function

@@ -15,6 +15,7 @@ under the same server configuration on a laptop and in its container.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
@@ -34,6 +35,9 @@ ASGIApp = Callable[
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    # Start-up allocates a lot and frees little: no collections until the function is
+    # loaded (functions/main.py freezes what it made and turns the collector back on).
+    gc.disable()
     target = os.environ.get("FUNCTION_TARGET", "")
     spec = BY_TARGET.get(target)
     if spec is None:

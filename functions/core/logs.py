@@ -154,6 +154,12 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             handler.setFormatter(
                 logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
             )
+        # Neither format shows where a record was made or by which thread or process: skip
+        # collecting it on every record (the logging HOWTO's "Optimization" section).
+        logging._srcfile = None  # type: ignore[attr-defined]
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
         root = logging.getLogger()
         # Telemetry's OTLP handler may already be there (the gateway configures it first).
         kept = [h for h in root.handlers if getattr(h, "platform_handler", False)]

@@ -22,8 +22,13 @@ class Sort(StrEnum):
     priority_desc = "-priority"
 
 
+# Every model here builds its validator on first use, not at import: a function pays only
+# for the models it uses (todo-get never builds TodoCreate), and cold start is a feature.
+_LAZY = ConfigDict(defer_build=True)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, defer_build=True)
 
 
 class TodoCreate(_Strict):
@@ -51,6 +56,8 @@ class TodoPatch(_Strict):
 class Todo(BaseModel):
     """A todo as the API returns it; `version` is also its ETag."""
 
+    model_config = _LAZY
+
     id: UUID
     number: int = Field(description="Per-owner number humans use: 'complete 12'.")
     title: str
@@ -67,6 +74,8 @@ class Todo(BaseModel):
 
 class TodoPage(BaseModel):
     """One page of `GET /api/v1/todos`; pass `next_cursor` back as `cursor` for the next."""
+
+    model_config = _LAZY
 
     items: list[Todo]
     next_cursor: str | None
