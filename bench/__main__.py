@@ -12,7 +12,7 @@ import time
 
 from bench import cold_start, end_to_end, scale, warm
 from bench.database import bench_database
-from bench.harness import ROOT, THREADS, machine
+from bench.harness import ROOT, THREADS, ensure_wrk, machine
 from bench.report import Results, write
 
 SECTIONS = ("cold", "warm", "e2e", "scale")
@@ -34,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.starts, args.seconds, args.rounds, args.samples = 3, 3, 1, 20
     sections = args.only or SECTIONS
+    if {"warm", "e2e"} & set(sections):
+        ensure_wrk()
     results = Results(
         machine=machine(),
         settings=f"THREADS={THREADS}, {args.starts} cold starts per function, "

@@ -225,6 +225,17 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
+def ensure_wrk() -> None:
+    """wrk on PATH: installed with apt-get when this is root on Debian/Ubuntu, else explained."""
+    if shutil.which("wrk") is not None:
+        return
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        print("installing wrk (apt-get install wrk) …", flush=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False)
+    if shutil.which("wrk") is None:
+        raise SystemExit("the benchmark needs wrk: apt-get install wrk (Debian, Ubuntu)")
+
+
 def wrk(
     url: str,
     *,
@@ -240,8 +251,7 @@ def wrk(
 
     With tokens, each request carries one of them, picked at random: many users.
     """
-    if shutil.which("wrk") is None:
-        raise SystemExit("the benchmark needs wrk: apt-get install wrk (Debian, Ubuntu)")
+    ensure_wrk()
     lines = [f'wrk.method = "{method}"']
     if body is not None:
         lines.append(f"wrk.body = [==[{body}]==]")

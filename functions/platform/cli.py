@@ -64,6 +64,18 @@ def _events(args: argparse.Namespace) -> int:
     return show(args.url, as_json=args.json)
 
 
+def _bench(arguments: Sequence[str]) -> int:
+    """Runs bench/ (a checkout's, never shipped in the image) with this Python."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "bench" / "__main__.py").is_file():
+        print("todo-platform bench runs from a checkout of the repository", file=sys.stderr)
+        return 2
+    return subprocess.call([sys.executable, "-m", "bench", *arguments], cwd=root)
+
+
 def _openapi(args: argparse.Namespace) -> int:
     from functions.core.openapi import render
 
@@ -138,13 +150,25 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--json", action="store_true", help="print the raw JSON")
     events.set_defaults(run=_events)
 
+    bench = commands.add_parser(
+        "bench",
+        help="measure every budget of DESIGN §8 and write docs/performance.md",
+        description="Cold start, warm throughput, memory, gateway cost, latency through up "
+        "and list at scale, in one run (bench/). Arguments go to it: --quick, --only, …",
+        add_help=False,
+    )
+    bench.set_defaults(run=lambda args: _bench(()))
+
     openapi = commands.add_parser("openapi", help="print the OpenAPI 3.1 document")
     openapi.set_defaults(run=_openapi)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["bench"]:  # every argument after it is the bench's own
+        return _bench(arguments[1:])
+    args = build_parser().parse_args(arguments)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
