@@ -10,12 +10,12 @@ import argparse
 import sys
 import time
 
-from bench import cold_start, end_to_end, scale, warm
+from bench import cold_start, end_to_end, scale, telemetry, warm
 from bench.database import bench_database
 from bench.harness import ROOT, THREADS, ensure_wrk, machine
 from bench.report import Results, write
 
-SECTIONS = ("cold", "warm", "e2e", "scale")
+SECTIONS = ("cold", "warm", "telemetry", "e2e", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.starts, args.seconds, args.rounds, args.samples = 3, 3, 1, 20
     sections = args.only or SECTIONS
-    if {"warm", "e2e"} & set(sections):
+    if {"warm", "telemetry", "e2e"} & set(sections):
         ensure_wrk()
     results = Results(
         machine=machine(),
         settings=f"THREADS={THREADS}, {args.starts} cold starts per function, "
         f"{args.seconds:g} s per load run, best of {args.rounds} round(s), "
-        "telemetry off (no OTLP endpoint), JSON access logs at INFO",
+        "telemetry off (no OTLP endpoint) except in its own section, JSON access logs at INFO",
     )
     started = time.perf_counter()
     with bench_database() as bench:
@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         if "warm" in sections:
             print("warm throughput and memory …", flush=True)
             results.warm = warm.run(bench, args.seconds, args.rounds, env)
+        if "telemetry" in sections:
+            print("telemetry off and on …", flush=True)
+            results.telemetry = telemetry.run(bench, args.seconds, args.rounds, env)
         if "e2e" in sections:
             print("gateway and end to end through todo-platform up …", flush=True)
             results.gateway, results.e2e = end_to_end.run(bench, args.seconds, args.rounds, env)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from bench.cold_start import ColdStart
 from bench.end_to_end import EndToEnd, Gateway
 from bench.scale import Scale
+from bench.telemetry import Overhead
 from bench.warm import Warm
 
 BEGIN = "<!-- bench:begin (written by `todo-platform bench`; edit outside these marks) -->"
@@ -25,6 +26,7 @@ class Results:
     settings: str
     cold: Sequence[ColdStart] = ()
     warm: Sequence[Warm] = ()
+    telemetry: Sequence[Overhead] = ()
     gateway: Gateway | None = None
     e2e: Sequence[EndToEnd] = ()
     scale: Scale | None = None
@@ -74,6 +76,23 @@ class Results:
                     self.misses.append(f"warm {w.name} {w.ratio:.0%} of hello (≥ {need:.0%})")
                 if not mem_ok:
                     self.misses.append(f"memory {w.name} {w.pss_mb:.1f} MB (≤ 60 MB)")
+            out.append("")
+        if self.telemetry:
+            out += [
+                "### Telemetry (one instance, 8 connections; exporting to a local stand-in)",
+                "",
+                "| function | telemetry | req/s | of off | budget ≥ 85 % (prod sampling) |",
+                "|---|---|---|---|---|",
+            ]
+            for t in self.telemetry:
+                judged = "prod" in t.mode
+                ok = not judged or t.ratio >= 0.85
+                out.append(
+                    f"| {t.name} | {t.mode} | {t.load.rate:.0f} | {t.ratio:.0%} | "
+                    f"{verdict(ok) if judged else ''} |"
+                )
+                if not ok:
+                    self.misses.append(f"telemetry {t.name} {t.ratio:.0%} of off (≥ 85 %)")
             out.append("")
         if self.gateway:
             g = self.gateway
