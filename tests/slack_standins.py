@@ -32,9 +32,13 @@ class Received:
 
 
 class _Recorder:
-    """A threading HTTP server that records requests and answers through `answer`."""
+    """A threading HTTP server that records requests and answers through `answer`.
 
-    def __init__(self) -> None:
+    On a free port, or on `port` (a test that first leaves that port unanswered, as during
+    an outage, then starts the stand-in there).
+    """
+
+    def __init__(self, port: int = 0) -> None:
         self.received: list[Received] = []
         self._changed = threading.Condition()
         recorder = self
@@ -66,7 +70,7 @@ class _Recorder:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(
@@ -106,10 +110,10 @@ class _Recorder:
 class SlackStandIn(_Recorder):
     """Slack's Web API at `<url>/api/` and response URLs at `<url>/response/<anything>`."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.rate_limits: dict[str, deque[float]] = {}
         self._ts = 0
-        super().__init__()
+        super().__init__(port)
 
     @property
     def api_url(self) -> str:

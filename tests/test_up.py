@@ -112,6 +112,11 @@ class Platform:
     def curl_commands(self) -> list[str]:
         return re.findall(r"^  (curl .+)$", self.output, re.MULTILINE)
 
+    @property
+    def database_url(self) -> str:
+        """The embedded PostgreSQL's DATABASE_URL, as `up` printed it."""
+        return re.search(r"DATABASE_URL=(\S+)", self.output).group(1)
+
     def postmaster_pid(self) -> int:
         return int((self.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
 
