@@ -110,7 +110,8 @@ class _Recorder:
 class SlackStandIn(_Recorder):
     """Slack's Web API at `<url>/api/` and response URLs at `<url>/response/<anything>`."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, bot_token: str = "xoxb-test-token") -> None:
+        self.bot_token = bot_token  # the only token it takes (tests/slack_requests.py BOT_TOKEN)
         self.rate_limits: dict[str, deque[float]] = {}
         self._ts = 0
         super().__init__(port)
@@ -134,7 +135,7 @@ class SlackStandIn(_Recorder):
         if pending:
             retry_after = pending.popleft()
             return 429, {"Retry-After": f"{retry_after:g}"}, {"ok": False, "error": "ratelimited"}
-        if request.headers.get("Authorization", "") != "Bearer xoxb-test-token":
+        if request.headers.get("Authorization", "") != f"Bearer {self.bot_token}":
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         if method == "chat.postMessage":
             self._ts += 1
