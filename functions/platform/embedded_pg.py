@@ -17,6 +17,10 @@ from typing import Any
 from urllib.parse import quote
 
 DATABASE = "todo"
+# One `up` holds a connection per thread: its gateway's threads (THREADS plus the mcp proxy's
+# 64) and the mcp function's worker threads (anyio's 40), with commands and tests beside it.
+# PostgreSQL's default of 100 is fewer; a refused connection is a 503 under load.
+MAX_CONNECTIONS = 256
 
 
 def _pgserver() -> Any:
@@ -43,6 +47,7 @@ class EmbeddedPostgres:
         self._forget_dead_holders()
         self._server = _pgserver().get_server(self.data_dir, cleanup_mode="stop")
         self._ensure_database()
+        self._ensure_max_connections()
         return self.url
 
     def _forget_dead_holders(self) -> None:
@@ -81,6 +86,21 @@ class EmbeddedPostgres:
                 conn.run(f'CREATE DATABASE "{DATABASE}"')
         finally:
             conn.close()
+
+    def _ensure_max_connections(self) -> None:
+        """Raise max_connections to MAX_CONNECTIONS once per data dir (it takes a restart)."""
+        import pg8000.native
+
+        conn = pg8000.native.Connection(
+            user="postgres", unix_sock=f"{self.socket_dir}/.s.PGSQL.5432", database="postgres"
+        )
+        try:
+            if int(conn.run("SHOW max_connections")[0][0]) >= MAX_CONNECTIONS:
+                return
+            conn.run(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        finally:
+            conn.close()
+        self.restart()
 
     def _pg_ctl(self, *args: str) -> None:
         commands = _pgserver()._commands
