@@ -191,16 +191,18 @@ def test_100_clients_for_60_seconds_get_no_5xx_and_leave_consistent_data(
         assert set(summary) == set(MIX), "every operation ran"
         errors = {op: dict(s.errors) for op, s in summary.items() if s.errors}
         assert errors == {}, f"transport errors: {errors}"
+        # What each unexpected answer said (its status and body), for the failure message.
+        surprises = [x for c in clients for x in c.surprises]
         server_errors = {
             op: {code: n for code, n in s.statuses.items() if code >= 500}
             for op, s in summary.items()
         }
-        assert all(not codes for codes in server_errors.values()), server_errors
+        assert all(not codes for codes in server_errors.values()), (server_errors, surprises[:10])
         unexpected = {
             op: dict(s.statuses) for op, s in summary.items() if set(s.statuses) != {EXPECTED[op]}
         }
-        assert unexpected == {}, [x for c in clients for x in c.surprises][:10]
-        assert [x for c in clients for x in c.surprises] == []
+        assert unexpected == {}, surprises[:10]
+        assert surprises == []
         _assert_stored_as_told(database, clients)
     finally:
         database.close_all()
