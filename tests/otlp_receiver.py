@@ -78,6 +78,7 @@ class Received:
     logs: list[LogRecord] = field(default_factory=list)
     metrics: list[MetricPoint] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)  # every decoded body, for leak scans
+    exports: list[Message] = field(default_factory=list)  # every export request, parsed
 
 
 class OtlpReceiver:
@@ -117,22 +118,24 @@ class OtlpReceiver:
         self._server.server_close()
 
     def _accept(self, path: str, body: bytes) -> Message | None:
+        request: Message
         if path == "/v1/traces":
             request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
             spans = list(_spans(request))
             response: Message = trace_service_pb2.ExportTraceServiceResponse()
         elif path == "/v1/logs":
-            logs_request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
-            records = list(_logs(logs_request))
+            request = logs_service_pb2.ExportLogsServiceRequest.FromString(body)
+            records = list(_logs(request))
             response = logs_service_pb2.ExportLogsServiceResponse()
         elif path == "/v1/metrics":
-            metrics_request = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
-            points = list(_points(metrics_request))
+            request = metrics_service_pb2.ExportMetricsServiceRequest.FromString(body)
+            points = list(_points(request))
             response = metrics_service_pb2.ExportMetricsServiceResponse()
         else:
             return None
         with self._changed:
             self.received.raw.append(body)
+            self.received.exports.append(request)
             if path == "/v1/traces":
                 self.received.spans.extend(spans)
             elif path == "/v1/logs":

@@ -35,9 +35,13 @@ class Received:
 
 
 class _Recorder:
-    """A threading HTTP server that records requests and answers through `answer`."""
+    """A threading HTTP server that records requests and answers through `answer`.
 
-    def __init__(self) -> None:
+    On a free port, or on `port` (a test that first leaves that port unanswered, as during
+    an outage, then starts the stand-in there).
+    """
+
+    def __init__(self, port: int = 0) -> None:
         self.received: list[Received] = []
         self._changed = threading.Condition()
         recorder = self
@@ -69,7 +73,7 @@ class _Recorder:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(
@@ -109,10 +113,11 @@ class _Recorder:
 class SlackStandIn(_Recorder):
     """Slack's Web API at `<url>/api/` and response URLs at `<url>/response/<anything>`."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, bot_token: str = "xoxb-test-token") -> None:
+        self.bot_token = bot_token  # the only token it takes (tests/slack_requests.py BOT_TOKEN)
         self.rate_limits: dict[str, deque[float]] = {}
         self._ts = 0
-        super().__init__()
+        super().__init__(port)
 
     @property
     def api_url(self) -> str:
@@ -133,7 +138,7 @@ class SlackStandIn(_Recorder):
         if pending:
             retry_after = pending.popleft()
             return 429, {"Retry-After": f"{retry_after:g}"}, {"ok": False, "error": "ratelimited"}
-        if request.headers.get("Authorization", "") != "Bearer xoxb-test-token":
+        if request.headers.get("Authorization", "") != f"Bearer {self.bot_token}":
             return 200, {}, {"ok": False, "error": "invalid_auth"}
         if method == "chat.postMessage":
             self._ts += 1

@@ -16,10 +16,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+import pg8000.native
 import psutil
 import pytest
 import requests
 
+from functions.core.db import connect_kwargs
+from functions.platform.asgi_proxy import extra_threads
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.platform.up import curl_examples
 from tests.servers import ROOT
@@ -115,6 +118,11 @@ class Platform:
     def curl_commands(self) -> list[str]:
         return re.findall(r"^  (curl .+)$", self.output, re.MULTILINE)
 
+    @property
+    def database_url(self) -> str:
+        """The embedded PostgreSQL's DATABASE_URL, as `up` printed it."""
+        return re.search(r"DATABASE_URL=(\S+)", self.output).group(1)
+
     def postmaster_pid(self) -> int:
         return int((self.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
 
@@ -182,6 +190,27 @@ def test_printed_curl_examples_work_as_printed(platform: Platform) -> None:
     assert '"status":"done"' in body
     status, body = run_printed(platform, delete)
     assert status == 204, body
+
+
+def test_the_embedded_server_takes_every_connection_up_can_hold_at_once(platform: Platform) -> None:
+    """A connection per thread: each gateway thread (the public listener's and the internal
+    one's) and each worker thread of the mcp function (anyio's default 40) may hold one,
+    and commands beside `up` need theirs.
+
+    PostgreSQL's default of 100 was too few: under 100 concurrent clients a connection
+    was refused now and then, and that request answered 503.
+    """
+    threads = int(os.environ.get("THREADS", 8))
+    most = threads + extra_threads() + threads + 40 + 10
+    kwargs = connect_kwargs(platform.database_url)
+    opened = []
+    try:
+        for _ in range(most):
+            opened.append(pg8000.native.Connection(**kwargs))
+    finally:
+        for connection in opened:
+            connection.close()
+    assert len(opened) == most
 
 
 def test_a_token_created_beside_up_works_through_its_gateway(platform: Platform) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from functions.core import spans
 from functions.core.auth import ACTING_OWNER_HEADER
@@ -28,6 +29,12 @@ log = logging.getLogger("todo_platform.mcp.todo_api")
 # Connect, read: a scaled-to-zero todo function may need a few seconds to answer at first.
 TIMEOUT = (3.05, 25.0)
 POOL_SIZE = 32
+# A server may close an idle kept-alive connection just as a request goes out on it
+# (RFC 9112 §9.3.1; gunicorn does after its keepalive timeout). A read is then sent once
+# more, on a new connection; a write never is, as the server may have acted on it.
+RETRY_READS = Retry(
+    total=1, connect=0, read=1, status=0, redirect=0, other=0, allowed_methods={"GET", "HEAD"}
+)
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,9 @@ class TodoApi:
                 session = self._session
                 if session is None:
                     session = requests.Session()
-                    adapter = HTTPAdapter(pool_connections=8, pool_maxsize=POOL_SIZE)
+                    adapter = HTTPAdapter(
+                        pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=RETRY_READS
+                    )
                     session.mount("http://", adapter)
                     session.mount("https://", adapter)
                     self._session = session

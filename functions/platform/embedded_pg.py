@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import quote
 
 DATABASE = "todo"
-# The local gateway serves every function in one process, one connection per thread that
-# has touched the database (up to THREADS + the MCP slots + the internal listener), beside
-# the tests' own; PostgreSQL's default of 100 is too few. In the cluster each function has
-# THREADS connections, through PgBouncer.
+# One `up` holds a connection per thread: its gateway's threads (THREADS, the mcp proxy's
+# 128 slots, the internal listener's THREADS) and the mcp function's worker threads
+# (anyio's 40), with commands and tests beside it. PostgreSQL's default of 100 is fewer; a
+# refused connection is a 503 under load. In the cluster each function has THREADS
+# connections, through PgBouncer.
 MAX_CONNECTIONS = 300
 
 
@@ -48,6 +49,7 @@ class EmbeddedPostgres:
         self._forget_dead_holders()
         self._server = _pgserver().get_server(self.data_dir, cleanup_mode="stop")
         self._ensure_database()
+        self._ensure_max_connections()
         return self.url
 
     def _forget_dead_holders(self) -> None:
@@ -84,13 +86,23 @@ class EmbeddedPostgres:
         try:
             if not conn.run("SELECT 1 FROM pg_database WHERE datname = :d", d=DATABASE):
                 conn.run(f'CREATE DATABASE "{DATABASE}"')
-            (current,) = conn.run("SHOW max_connections")[0]
-            if int(current) < MAX_CONNECTIONS:
-                conn.run(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
         finally:
             conn.close()
-        if int(current) < MAX_CONNECTIONS:
-            self.restart()  # once per data dir: max_connections is read at server start
+
+    def _ensure_max_connections(self) -> None:
+        """Raise max_connections to MAX_CONNECTIONS once per data dir (it takes a restart)."""
+        import pg8000.native
+
+        conn = pg8000.native.Connection(
+            user="postgres", unix_sock=f"{self.socket_dir}/.s.PGSQL.5432", database="postgres"
+        )
+        try:
+            if int(conn.run("SHOW max_connections")[0][0]) >= MAX_CONNECTIONS:
+                return
+            conn.run(f"ALTER SYSTEM SET max_connections = {MAX_CONNECTIONS}")
+        finally:
+            conn.close()
+        self.restart()
 
     def _pg_ctl(self, *args: str) -> None:
         commands = _pgserver()._commands

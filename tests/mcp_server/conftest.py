@@ -7,7 +7,6 @@ plain HTTP for what the client does not show, such as status codes and headers)
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,7 +38,7 @@ def mcp_url(platform: Platform) -> str:
 @pytest.fixture(scope="session")
 def database_url(platform: Platform) -> str:
     """The platform's embedded PostgreSQL, as `up` printed it."""
-    return re.search(r"DATABASE_URL=(\S+)", platform.output).group(1)
+    return platform.database_url
 
 
 @pytest.fixture(scope="session")

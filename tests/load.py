@@ -1,0 +1,109 @@
+"""A closed-loop load driver: clients in threads, each timing its own requests by operation.
+
+A client subclasses `LoadClient`, implements `step()` (one operation, sent through
+`timed`) and keeps whatever it needs to check the data afterwards. `drive` runs
+clients until a deadline; `summarize` gives each operation's count, statuses and
+latency percentiles. It measures; it never judges speed (benchmarks print numbers,
+tests assert behaviour).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import requests
+
+
+@dataclass
+class OperationStats:
+    """What one operation saw across every client: statuses, transport errors, latencies."""
+
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    seconds: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        """Nearest-rank percentile of the latencies, in milliseconds."""
+        ordered = sorted(self.seconds)
+        rank = max(1, math.ceil(q / 100 * len(ordered)))
+        return ordered[rank - 1] * 1000
+
+
+class LoadClient(threading.Thread):
+    """One client: its own HTTP session, its own stats, `step()` in a loop until `deadline`."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.session = requests.Session()
+        self.stats: dict[str, OperationStats] = {}
+        self.failure: str | None = None
+        self.deadline = 0.0
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def timed(
+        self, operation: str, send: Callable[[], requests.Response]
+    ) -> requests.Response | None:
+        """Send one request, recording its latency and status (None on a transport error)."""
+        stats = self.stats.setdefault(operation, OperationStats())
+        started = time.perf_counter()
+        try:
+            response = send()
+        except requests.RequestException as exc:
+            stats.errors[type(exc).__name__] += 1
+            return None
+        stats.seconds.append(time.perf_counter() - started)
+        stats.statuses[response.status_code] += 1
+        return response
+
+    def run(self) -> None:
+        try:
+            while time.monotonic() < self.deadline:
+                self.step()
+        except Exception as exc:  # the test reports it; a thread would only print it
+            self.failure = f"{type(exc).__name__}: {exc}"
+
+
+def drive(clients: Iterable[LoadClient], seconds: float) -> None:
+    """Run every client at once for `seconds`, then wait for each to finish its last step."""
+    clients = list(clients)
+    deadline = time.monotonic() + seconds
+    for client in clients:
+        client.deadline = deadline
+        client.start()
+    for client in clients:
+        client.join(seconds + 120)
+
+
+def summarize(clients: Iterable[LoadClient]) -> dict[str, OperationStats]:
+    """Every client's stats, merged per operation."""
+    merged: dict[str, OperationStats] = {}
+    for client in clients:
+        for operation, stats in client.stats.items():
+            total = merged.setdefault(operation, OperationStats())
+            total.statuses.update(stats.statuses)
+            total.errors.update(stats.errors)
+            total.seconds.extend(stats.seconds)
+    return merged
+
+
+def table(summary: dict[str, OperationStats], seconds: float) -> str:
+    """A Markdown table: requests, requests/s, p50 and p99 per operation."""
+    lines = [
+        "| operation | requests | req/s | p50 ms | p99 ms | statuses |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for operation, stats in sorted(summary.items()):
+        n = len(stats.seconds)
+        statuses = ", ".join(f"{s}×{c}" for s, c in sorted(stats.statuses.items()))
+        lines.append(
+            f"| {operation} | {n} | {n / seconds:.0f} | {stats.percentile(50):.1f} | "
+            f"{stats.percentile(99):.1f} | {statuses} |"
+        )
+    return "\n".join(lines)

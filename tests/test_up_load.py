@@ -1,0 +1,240 @@
+"""100 concurrent clients for 60 s of mixed REST and MCP operations through `todo-platform up`:
+no 5xx, no transport error, and the data is exactly what the clients were told.
+
+Each client is its own owner and keeps a model of its todos from the answers it
+got; afterwards PostgreSQL must hold exactly that model (every 201 there, every
+204 gone). Latency percentiles are printed (and kept in docs/reliability.md), never
+asserted: DESIGN §8's budgets are checked by benchmarks, not by timed tests.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.core.auth import create_token
+from functions.core.db import Database
+from tests.helpers import TODOS
+from tests.load import LoadClient, drive, summarize, table
+from tests.test_up import Platform, scratch_data_dir
+
+pytestmark = pytest.mark.slow
+
+CLIENTS = 100
+SECONDS = 60.0
+# Operation → weight: mostly reads and creates, as a todo app is used.
+MIX = {
+    "create": 25,
+    "get": 20,
+    "list": 20,
+    "update": 12,
+    "complete": 8,
+    "delete": 8,
+    "mcp list_todos": 7,
+}
+EXPECTED = {
+    "create": 201,
+    "get": 200,
+    "list": 200,
+    "update": 200,
+    "complete": 200,
+    "delete": 204,
+    "mcp list_todos": 200,
+}
+
+
+class TodoClient(LoadClient):
+    """One owner's client: random operations on its own todos, and what it was told of them."""
+
+    def __init__(self, url: str, owner: str, token: str, seed: int) -> None:
+        super().__init__()
+        self.url, self.owner = url, owner
+        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.random = random.Random(seed)
+        self.todos: dict[str, dict[str, Any]] = {}  # id → title, status, etag as last answered
+        self.deleted: set[str] = set()
+        self.surprises: list[str] = []  # answers that contradict what the client knows
+
+    def step(self) -> None:
+        operation = self.random.choices(list(MIX), weights=list(MIX.values()))[0]
+        if not self.todos and operation in ("get", "update", "complete", "delete"):
+            operation = "create"
+        todo_id = self.random.choice(list(self.todos)) if self.todos else ""
+        getattr(self, "do_" + operation.replace(" ", "_"))(todo_id)
+
+    def _expect(self, operation: str, response: Any) -> bool:
+        if response is None or response.status_code != EXPECTED[operation]:
+            if response is not None:
+                self.surprises.append(f"{operation}: {response.status_code} {response.text[:200]}")
+            return False
+        return True
+
+    def _remember(self, answer: Any) -> None:
+        body = answer.json()
+        self.todos[body["id"]] = {
+            "title": body["title"],
+            "status": body["status"],
+            "etag": answer.headers["ETag"],
+        }
+
+    def do_create(self, _: str) -> None:
+        title = f"load {uuid.uuid4().hex[:12]}"
+        answer = self.timed(
+            "create",
+            lambda: self.session.post(self.url + TODOS, json={"title": title}, timeout=30),
+        )
+        if self._expect("create", answer):
+            self._remember(answer)
+
+    def do_get(self, todo_id: str) -> None:
+        answer = self.timed(
+            "get", lambda: self.session.get(f"{self.url}{TODOS}/{todo_id}", timeout=30)
+        )
+        if self._expect("get", answer) and answer.json()["title"] != self.todos[todo_id]["title"]:
+            self.surprises.append(f"get {todo_id}: {answer.json()} is not {self.todos[todo_id]}")
+
+    def do_list(self, _: str) -> None:
+        answer = self.timed(
+            "list", lambda: self.session.get(f"{self.url}{TODOS}?limit=50", timeout=30)
+        )
+        if self._expect("list", answer):
+            unknown = {t["id"] for t in answer.json()["items"]} - set(self.todos)
+            if unknown:
+                self.surprises.append(f"list shows todos this owner does not have: {unknown}")
+
+    def do_update(self, todo_id: str) -> None:
+        title = f"load updated {uuid.uuid4().hex[:12]}"
+        etag = self.todos[todo_id]["etag"]
+        answer = self.timed(
+            "update",
+            lambda: self.session.patch(
+                f"{self.url}{TODOS}/{todo_id}",
+                json={"title": title},
+                headers={"If-Match": etag},
+                timeout=30,
+            ),
+        )
+        if self._expect("update", answer):
+            self._remember(answer)
+
+    def do_complete(self, todo_id: str) -> None:
+        answer = self.timed(
+            "complete",
+            lambda: self.session.post(f"{self.url}{TODOS}/{todo_id}/complete", timeout=30),
+        )
+        if self._expect("complete", answer):
+            self._remember(answer)
+
+    def do_delete(self, todo_id: str) -> None:
+        etag = self.todos[todo_id]["etag"]
+        answer = self.timed(
+            "delete",
+            lambda: self.session.delete(
+                f"{self.url}{TODOS}/{todo_id}", headers={"If-Match": etag}, timeout=30
+            ),
+        )
+        if self._expect("delete", answer):
+            del self.todos[todo_id]
+            self.deleted.add(todo_id)
+
+    def do_mcp_list_todos(self, _: str) -> None:
+        call = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "tools/call",
+            "params": {"name": "list_todos", "arguments": {"limit": 5}},
+        }
+        answer = self.timed(
+            "mcp list_todos",
+            lambda: self.session.post(
+                self.url + "/mcp",
+                json=call,
+                headers={"Accept": "application/json, text/event-stream"},
+                timeout=30,
+            ),
+        )
+        if self._expect("mcp list_todos", answer):
+            result = answer.json().get("result") or {}
+            if result.get("isError", True):
+                self.surprises.append(f"mcp list_todos failed: {answer.text[:200]}")
+
+
+@pytest.fixture
+def platform() -> Iterator[Platform]:
+    with scratch_data_dir() as data_dir:
+        running = Platform(data_dir, env={"LOG_LEVEL": "WARNING"})
+        try:
+            yield running
+        finally:
+            assert running.terminate() == 0
+
+
+def test_100_clients_for_60_seconds_get_no_5xx_and_leave_consistent_data(
+    platform: Platform,
+) -> None:
+    database = Database(platform.database_url)
+    try:
+        _warm_up(platform, database)
+        clients = []
+        for i in range(CLIENTS):
+            owner = f"load-{i}-{uuid.uuid4().hex[:8]}"
+            clients.append(TodoClient(platform.url, owner, create_token(database, owner), seed=i))
+        drive(clients, SECONDS)
+        summary = summarize(clients)
+        print(f"\n{CLIENTS} clients, {SECONDS:.0f} s through up:\n{table(summary, SECONDS)}")
+
+        assert [c.failure for c in clients if c.failure] == []
+        assert set(summary) == set(MIX), "every operation ran"
+        errors = {op: dict(s.errors) for op, s in summary.items() if s.errors}
+        assert errors == {}, f"transport errors: {errors}"
+        # What each unexpected answer said (its status and body), for the failure message.
+        surprises = [x for c in clients for x in c.surprises]
+        server_errors = {
+            op: {code: n for code, n in s.statuses.items() if code >= 500}
+            for op, s in summary.items()
+        }
+        assert all(not codes for codes in server_errors.values()), (server_errors, surprises[:10])
+        unexpected = {
+            op: dict(s.statuses) for op, s in summary.items() if set(s.statuses) != {EXPECTED[op]}
+        }
+        assert unexpected == {}, surprises[:10]
+        assert surprises == []
+        _assert_stored_as_told(database, clients)
+    finally:
+        database.close_all()
+
+
+def _warm_up(platform: Platform, database: Database) -> None:
+    """Each operation once, untimed: the gateway builds each function's app (and starts the
+    mcp function's server) on first use, a cold start the budgets measure elsewhere."""
+    client = TodoClient(platform.url, "load-warm-up", create_token(database, "load-warm-up"), 0)
+    for operation in MIX:
+        todo_id = next(iter(client.todos), "")
+        getattr(client, "do_" + operation.replace(" ", "_"))(todo_id)
+    assert client.surprises == [], client.surprises
+
+
+def _assert_stored_as_told(database: Database, clients: list[TodoClient]) -> None:
+    """PostgreSQL holds exactly each client's model: every 201 is there, every 204 is gone."""
+    rows = database.read(
+        lambda c: c.all(
+            "SELECT id::text AS id, owner, title, status FROM todos WHERE owner = ANY(:owners)",
+            owners=[client.owner for client in clients],
+        )
+    )
+    stored: dict[str, dict[str, tuple[str, str]]] = {}
+    for row in rows:
+        stored.setdefault(row["owner"], {})[row["id"]] = (row["title"], row["status"])
+    for client in clients:
+        told = {i: (t["title"], t["status"]) for i, t in client.todos.items()}
+        assert stored.get(client.owner, {}) == told, client.owner
+    deleted = [i for client in clients for i in client.deleted]
+    assert deleted, "the mix deleted nothing: the test did not test deletes"
+    still_there = database.read(
+        lambda c: c.one("SELECT count(*) AS n FROM todos WHERE id::text = ANY(:ids)", ids=deleted)
+    )
+    assert still_there == {"n": 0}
