@@ -1,4 +1,5 @@
-"""The authorization matrix: every way in, aimed by alice at bob's todo, gets nothing of bob's.
+"""The authorization matrix: every way in, aimed by alice at bob's todo, gets nothing of bob's;
+and the abuse table: requests without the right credentials are refused with no effect.
 
 One `todo-platform up` (the gateway, the mcp function, the Slack functions, the
 function addresses command events go to) on a database of its own. Each row of
@@ -9,6 +10,11 @@ not exist, named the same way. The answers must be the same once the names are
 taken out (so alice cannot even tell that bob's todo exists), carry nothing of
 bob's, and leave bob's rows, his events and Slack exactly as they were.
 
+REFUSALS is the second table: MCP calls without a token, with a read-only token on a
+write tool or from a foreign Origin, and Slack requests with a forged, stale or altered
+signature, each aimed at alice's own todo. Each must be refused with its status, and
+leave the todos, the outbox and the Slack stand-in (no outbound call) as they were.
+
 A new way in is a new row.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,19 +43,25 @@ from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import API, FUNCTIONS
 from functions.slack.blocks import ACTIONS
 from functions.slack.command_text import VERBS
+from functions.slack.payloads import slack_owner
+from functions.slack.signature import sign
 from tests.conftest import Owner
 from tests.eventing import command, post
 from tests.helpers import TODOS, rows_of
 from tests.mcp_server.conftest import connect
+from tests.mcp_server.conftest import post as mcp_post
+from tests.mcp_server.conftest import tool_call as mcp_call
 from tests.slack_requests import (
     BOT_TOKEN,
     FORM,
     NOTIFY_CHANNEL,
     SIGNING_SECRET,
+    TEAM,
     actions_body,
     command_body,
     new_user,
     post_signed,
+    signed_headers,
 )
 from tests.slack_standins import SlackStandIn
 from tests.test_up import Platform, scratch_data_dir
@@ -448,3 +461,117 @@ def test_the_matrix_has_a_row_for_every_way_in() -> None:
     expected += [f"slack button {action}" for action in ACTIONS]
     expected += [f"slack /todo {verb}" for verb in VERBS if verb not in ("add", "help")]
     assert [name for name in expected if name not in rows] == []
+
+
+# -- refused outright ---------------------------------------------------------------------------
+
+MCP_WRITES: dict[str, dict[str, Any]] = {
+    "add_todo": {"title": "not allowed"},
+    "update_todo": {"todo": 1, "changes": {"title": "not allowed"}},
+    "complete_todo": {"todo": 1},
+    "reopen_todo": {"todo": 1},
+    "delete_todo": {"todo": 1},
+}
+
+
+@dataclass
+class Victim:
+    """alice, with todo number 1 as a REST/MCP owner and as a Slack user."""
+
+    url: str
+    slack: SlackStandIn
+    owner: Owner
+    slack_user: str
+    slack_todo: str  # the id of her Slack todo
+
+
+Refusal = Callable[[Victim], int]
+
+
+def _mcp_refused(tool: str, credential: str, **headers: str) -> Refusal:
+    def way(victim: Victim) -> int:
+        token = {"none": None, "read-only": victim.owner.read_token}.get(
+            credential, victim.owner.token
+        )
+        answer = mcp_post(victim.url + "/mcp", mcp_call(tool, MCP_WRITES[tool]), token, **headers)
+        return answer.status_code
+
+    return way
+
+
+def _slack_refused(path: str, forgery: str) -> Refusal:
+    def way(victim: Victim) -> int:
+        reply_to = victim.slack.response_url(victim.slack_user)
+        if path == "/slack/commands":
+            body = command_body("delete 1", victim.slack_user, reply_to)
+        else:
+            value = json.dumps({"id": victim.slack_todo, "view": "all"})
+            body = actions_body(victim.slack_user, "todo_delete", value, reply_to)
+        headers = signed_headers(body, FORM)
+        if forgery == "forged":
+            headers = {**headers, "X-Slack-Signature": sign("not-the-secret", "1", body)}
+        elif forgery == "stale":  # a captured request replayed after the five minutes
+            headers = signed_headers(body, FORM, timestamp=int(time.time()) - 301)
+        else:  # signed, then changed on the way
+            body = body.replace(b"delete", b"donee").replace(b"todo_donee", b"todo_complete")
+        return requests.post(victim.url + path, data=body, headers=headers, timeout=30).status_code
+
+    return way
+
+
+REFUSALS: dict[str, tuple[Refusal, int]] = {
+    **{f"mcp {tool} without a token": (_mcp_refused(tool, "none"), 401) for tool in MCP_WRITES},
+    **{
+        f"mcp {tool} with a read-only token": (_mcp_refused(tool, "read-only"), 403)
+        for tool in MCP_WRITES
+    },
+    **{
+        f"mcp {tool} from a foreign origin": (
+            _mcp_refused(tool, "full", Origin="https://evil.example"),
+            403,
+        )
+        for tool in MCP_WRITES
+    },
+    **{
+        f"slack {path.rsplit('/', 1)[1]} {forgery}": (_slack_refused(path, forgery), 401)
+        for path in ("/slack/commands", "/slack/interactions")
+        for forgery in ("forged", "stale", "body changed after signing")
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def victim(platform_url: str, platform_db: Database, slack: SlackStandIn) -> Victim:
+    owner = Owner(platform_db)
+    assert call(platform_url, owner.token, "POST", TODOS, json={"title": "mine"}).ok
+    user = new_user()
+    reply_to = slack.response_url(user)
+    added = post_signed(
+        platform_url + "/slack/commands", command_body("add mine", user, reply_to), FORM
+    )
+    assert added.status_code == 200 and added.json()["text"].startswith("Added #1"), added.text
+    row = platform_db.read(
+        lambda c: c.one(
+            "SELECT id::text AS id FROM todos WHERE owner = :o", o=slack_owner(TEAM, user)
+        )
+    )
+    assert row is not None
+    return Victim(platform_url, slack, owner, user, row["id"])
+
+
+def _everything(db: Database, slack: SlackStandIn) -> tuple[Any, ...]:
+    """All todos, the whole outbox and every request Slack got: what a refusal must not touch."""
+    todos = db.read(lambda c: c.all("SELECT id::text AS id, version FROM todos ORDER BY id"))
+    outbox = db.read(lambda c: c.one("SELECT count(*) AS n, max(id) AS last FROM outbox"))
+    return todos, outbox, len(slack.received)
+
+
+@pytest.mark.parametrize("way", list(REFUSALS))
+def test_refused_with_no_effect(
+    way: str, victim: Victim, platform_db: Database, slack: SlackStandIn
+) -> None:
+    before = _everything(platform_db, slack)
+    refusal, status = REFUSALS[way]
+    assert refusal(victim) == status
+    time.sleep(0.1)  # a reply to Slack would be on its way by now
+    assert _everything(platform_db, slack) == before
