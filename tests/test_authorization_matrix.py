@@ -353,9 +353,10 @@ def _cursor_of(url: str, owner: Owner) -> str:
     return page["next_cursor"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def bob(platform_url: str, platform_db: Database) -> tuple[Owner, Target]:
-    """bob, with his todo numbered BOBS_NUMBER (open, tagged, due) and one more."""
+    """A fresh bob for each row (so a row that got through cannot hide the rows after it),
+    with his todo numbered BOBS_NUMBER (open, tagged, due) and one more."""
     owner = Owner(platform_db)
     platform_db.transaction(
         lambda c: c.execute(
@@ -439,6 +440,11 @@ def test_alice_gets_nothing_of_bobs_todo(
     for row in rows_of(platform_db, bob_owner):
         assert row["id"] not in seen and row["title"] not in seen, (way, row)
     assert bob_owner.name not in seen
+    # Nor anyone else's: the only todos alice may see are her own.
+    others = platform_db.read(
+        lambda c: c.all("SELECT id::text AS id FROM todos WHERE owner <> :o", o=world.alice.name)
+    )
+    assert [row["id"] for row in others if row["id"] in seen] == [], way
     assert _bobs_side(platform_db, bob_owner, slack) == before
 
 
