@@ -179,5 +179,5 @@ def test_a_replayed_click_acts_once(clicker: Clicker) -> None:
     for _ in range(3):
         assert requests.post(clicker.url, data=body, headers=headers, timeout=10).ok
     assert clicker.status() == "done"
-    facts = [f["event_type"] for f in facts_of(clicker.db, clicker.owner)]
-    assert facts == [TODO_CREATED, TODO_COMPLETED]
+    facts = sorted(f["event_type"] for f in facts_of(clicker.db, clicker.owner))
+    assert facts == sorted([TODO_CREATED, TODO_COMPLETED])  # one completion, however replayed
