@@ -29,6 +29,8 @@ JSON = "application/json"
 STRUCTURED = "application/cloudevents+json"
 BATCH = "application/cloudevents-batch+json"
 REQUIRED = ("id", "source", "type")
+# Context attributes whose value is a string (CloudEvents 1.0: String, URI-reference, Timestamp).
+STRING_ATTRIBUTES = ("specversion", *REQUIRED, "subject", "datacontenttype", "dataschema", "time")
 
 Mode = Literal["binary", "structured"]
 
@@ -172,6 +174,9 @@ def _structured_attributes(body: bytes, *, json_only: bool) -> dict[str, Any]:
         raise InvalidEvent("the structured event is not valid JSON") from None
     if not isinstance(envelope, dict):
         raise InvalidEvent("a structured event is a JSON object")
+    for name in STRING_ATTRIBUTES:  # extensions may be other JSON types; these may not
+        if name in envelope and not isinstance(envelope[name], str):
+            raise InvalidEvent(f"attribute {name} must be a string")
     if json_only:
         if "data_base64" in envelope:
             raise InvalidEvent("the data must be JSON; data_base64 is not accepted")

@@ -13,6 +13,7 @@ import flask
 
 from events.models import SlackRequest
 from functions.core import spans
+from functions.core.db import Connection
 from functions.core.http import Call, http_function, json_response
 from functions.slack import blocks
 from functions.slack.command_text import Agent, parse_command
@@ -21,6 +22,7 @@ from functions.slack.handoff import hand_off
 from functions.slack.inbound import form_fields, signed_body, slack_reply_url, validated
 from functions.slack.mrkdwn import escape
 from functions.slack.payloads import SlashCommand, slack_owner
+from functions.slack.receipts import claim_event
 
 COMMAND = "/todo"
 
@@ -47,7 +49,14 @@ def answer(call: Call, payload: SlashCommand) -> flask.Response:
             text=parsed.text,
             response_url=payload.response_url,
         )
-        call.db.transaction(lambda conn: hand_off(conn, call.outbox, request))
+
+        def record(conn: Connection) -> None:
+            # A resent command (same trigger_id, e.g. replayed inside the signature's five
+            # minutes) is handed off once, as a resent `add` adds its todo once.
+            if not payload.trigger_id or claim_event(conn, f"command:{payload.trigger_id}"):
+                hand_off(conn, call.outbox, request)
+
+        call.db.transaction(record)
         return json_response(blocks.ephemeral(f"Working on it: “{escape(parsed.text)}”"))
     owner = slack_owner(payload.team_id, payload.user_id)
     # Slack's trigger_id is unique per invocation: a resent command adds its todo once.

@@ -163,7 +163,10 @@ def test_the_first_and_last_representable_instants_round_trip(
 
 # -- ids, query strings and headers -------------------------------------------------------------
 
-BAD_IDS = ["abc", "0", "-1", "00000000-0000-0000-0000-00000000000g", "9" * 30, str(2**31), "1e3"]
+BAD_IDS = [
+    *("abc", "0", "-1", "00000000-0000-0000-0000-00000000000g", "9" * 30, str(2**31), "1e3"),
+    *("1\n", "a\nb"),  # found by tests/test_fuzz_api.py: Flask's own routing missed them (HTML 404)
+]
 
 
 @pytest.mark.parametrize("ref", BAD_IDS)

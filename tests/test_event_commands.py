@@ -221,6 +221,7 @@ BAD_INPUT = [
     ("unknown-type", 400, "unknown event type"),
     ("another-functions-type", 400, "this function does not accept"),
     ("owner-control-character", 400, "owner"),
+    ("attribute-not-a-string", 400, "attribute datacontenttype must be a string"),
     ("too-large", 413, "larger than 65536 bytes"),
 ]
 
@@ -247,6 +248,10 @@ def _bad_request(case: str, owner: str) -> tuple[dict[str, str], bytes]:
         return _binary(owner, ce_type=types.TODO_DELETE)
     if case == "owner-control-character":
         return _binary(owner)[0], json.dumps({**good, "owner": owner + "\n"}).encode()
+    if case == "attribute-not-a-string":
+        _, structured = encode(command(types.TODO_CREATE, good), "structured")
+        envelope = {**json.loads(structured), "datacontenttype": True}
+        return {"Content-Type": "application/cloudevents+json"}, json.dumps(envelope).encode()
     if case == "too-large":
         big = {**good, "notes": "x" * 9000, "tags": ["y" * 64] * 20}
         body = json.dumps(big).encode() + b" " * MAX_EVENT_BYTES

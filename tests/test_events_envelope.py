@@ -88,6 +88,9 @@ def test_binary_mode_accepts_a_charset_and_any_header_case() -> None:
         (binary(ce_specversion=None), "not a CloudEvent"),
         (binary(Content_Type="text/plain"), "binary-mode data must be application/json"),
         (structured(datacontenttype="text/xml"), "datacontenttype must be application/json"),
+        # Found by tests/test_parser_properties.py: these were an AttributeError (a 500).
+        (structured(datacontenttype=True), "attribute datacontenttype must be a string"),
+        (structured(subject=1), "attribute subject must be a string"),
         (binary(body=b'{"owner": '), "the data is not valid JSON"),
         (({"Content-Type": "application/cloudevents+json"}, b"{nope"), "not valid JSON"),
         (binary(body=b'{"owner": "alice"}'), "title: Field required"),
@@ -128,5 +131,7 @@ def test_without_models_any_type_and_content_is_accepted_as_the_broker_does() ->
         None,
     )
     assert parse(*structured(type="io.example.other.v1"), None).event.data == COMMAND
+    with pytest.raises(InvalidEvent, match="attribute datacontenttype must be a string"):
+        parse(*structured(datacontenttype=["text/plain"]), None)
     with pytest.raises(InvalidEvent, match="missing required attribute id"):
         parse(*binary(ce_id=None), None)

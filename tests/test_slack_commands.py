@@ -235,3 +235,13 @@ def test_text_that_cannot_be_stored_is_a_400_with_no_effect(user: SlackUser, tex
     response = post_signed(user.url, user.body(text), FORM)
     assert response.status_code == 400 and "text" in response.text
     assert user.rows() == [] and handed_off(user.db, user.id) == []
+
+
+def test_a_replayed_natural_language_command_is_handed_off_once(user: SlackUser) -> None:
+    """The same signed request again (inside the five minutes): one hand-off, one agent run."""
+    body = user.body("remind me to call the bank")
+    headers = signed_headers(body, FORM)
+    for _ in range(3):
+        response = requests.post(user.url, data=body, headers=headers, timeout=10)
+        assert response.status_code == 200 and "Working on it" in response.text
+    assert len(handed_off(user.db, user.id)) == 1

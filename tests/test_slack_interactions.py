@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 import requests
 
+from events.types import TODO_COMPLETED, TODO_CREATED
 from functions.core.db import Database
 from functions.slack.payloads import slack_owner
 from tests.servers import FunctionServer
@@ -18,6 +19,7 @@ from tests.slack_requests import (
     TEAM,
     actions_body,
     command_body,
+    facts_of,
     new_user,
     post_signed,
     signed_headers,
@@ -146,13 +148,36 @@ def test_malformed_payloads_are_a_400_with_no_effect(
     assert clicker.status() == "open"
 
 
-def test_a_bad_signature_is_401_and_nothing_happens(clicker: Clicker) -> None:
+@pytest.mark.parametrize("case", ["forged", "stale", "missing", "body changed"])
+def test_a_bad_signature_is_401_and_nothing_happens(clicker: Clicker, case: str) -> None:
     body = actions_body(
         clicker.id, "todo_complete", clicker.values["todo_complete"], clicker.response_url
     )
-    headers = signed_headers(body, FORM, timestamp=int(time.time()) - 400)
+    headers = signed_headers(body, FORM)
+    if case == "forged":
+        headers["X-Slack-Signature"] = "v0=" + "0" * 64
+    elif case == "stale":  # a captured click, replayed after the five minutes
+        headers = signed_headers(body, FORM, timestamp=int(time.time()) - 301)
+    elif case == "missing":
+        del headers["X-Slack-Signature"]
+    else:  # signed for one button, sent for another
+        body = body.replace(b"todo_complete", b"todo_delete")
     response = requests.post(clicker.url, data=body, headers=headers, timeout=10)
     assert response.status_code == 401
     assert clicker.status() == "open"
+    assert facts_of(clicker.db, clicker.owner) == [{"event_type": TODO_CREATED}]
     time.sleep(0.2)
     assert clicker.slack_api.responses(clicker.id) == []
+
+
+def test_a_replayed_click_acts_once(clicker: Clicker) -> None:
+    """The same signed click again, inside the five minutes: the todo is done once."""
+    body = actions_body(
+        clicker.id, "todo_complete", clicker.values["todo_complete"], clicker.response_url
+    )
+    headers = signed_headers(body, FORM)
+    for _ in range(3):
+        assert requests.post(clicker.url, data=body, headers=headers, timeout=10).ok
+    assert clicker.status() == "done"
+    facts = sorted(f["event_type"] for f in facts_of(clicker.db, clicker.owner))
+    assert facts == sorted([TODO_CREATED, TODO_COMPLETED])  # one completion, however replayed

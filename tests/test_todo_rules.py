@@ -56,6 +56,8 @@ def test_a_positive_integer_names_a_todo_by_number(raw: str) -> None:
         str(uuid.uuid4())[:-1],
         str(uuid.uuid4()) + "0",
         "00000000-0000-0000-0000-00000000000g",
+        "1\n",  # `$` alone matches before a final newline
+        str(uuid.uuid4()) + "\n",
     ],
 )
 def test_anything_else_is_a_bad_request_naming_id(raw: str) -> None:

@@ -295,4 +295,9 @@ def http_function(name: str) -> Callable[[flask.Request], flask.Response]:
         return response
 
     handle.__name__ = handle.__qualname__ = spec.target
+    if flask.has_app_context():  # functions-framework imports the target inside its app
+        # Its catch-all rule (`/<path:path>`) matches no path with a newline in it (`%0A`),
+        # which Flask would answer with an HTML 404 without calling the function: such a
+        # request goes through `handle` like any other and gets a problem document.
+        flask.current_app.register_error_handler(404, lambda _: handle(flask.request))
     return handle

@@ -28,9 +28,10 @@ class TodoRef:
 
 
 def parse_ref(raw: str) -> TodoRef:
-    if _UUID.match(raw):
+    # fullmatch: `$` alone would let a final newline through ("1\n" naming todo 1).
+    if _UUID.fullmatch(raw):
         return TodoRef(id=UUID(raw))
-    if _NUMBER.match(raw) and int(raw) <= MAX_NUMBER:
+    if _NUMBER.fullmatch(raw) and int(raw) <= MAX_NUMBER:
         return TodoRef(number=int(raw))
     raise BadRequest(
         "a todo is named by its id (a UUID) or its number",

@@ -3,6 +3,7 @@
 A delivery is claimed by inserting its event_id in the transaction that records
 its hand-off; a retry (X-Slack-Retry-Num) or any duplicate finds the row and
 does nothing. A concurrent duplicate waits on the key until the first commits.
+Slash commands handed to the agent are claimed the same way, as `command:<trigger_id>`.
 """
 
 from __future__ import annotations
