@@ -272,7 +272,7 @@ def wrk(
                 "wrk",
                 f"-t{min(threads, connections)}",
                 f"-c{connections}",
-                f"-d{seconds}s",
+                f"-d{max(1, round(seconds))}s",
                 "--latency",
                 "-s",
                 lua.name,

@@ -12,8 +12,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import yaml
+
 from bench.database import BenchDatabase
-from bench.harness import THREADS, Function, Load, StandIn, wait_ready, wrk
+from bench.harness import ROOT, THREADS, Function, Load, StandIn, wait_ready, wrk
+
+PROD = ROOT / "knative" / "overlays" / "prod" / "patches" / "telemetry.yaml"
 
 
 @dataclass
@@ -29,14 +33,12 @@ def modes(collector: StandIn) -> dict[str, dict[str, str]]:
         "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url,
         "OTEL_METRIC_EXPORT_INTERVAL": "30000",
     }
+    prod = yaml.safe_load(PROD.read_text())["data"]  # the sampler prod runs with
+    rate = float(prod["OTEL_TRACES_SAMPLER_ARG"])
     return {
         "off": {},
         "on, every trace": on,
-        "on, 20 % sampled (prod)": {
-            **on,
-            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
-            "OTEL_TRACES_SAMPLER_ARG": "0.2",
-        },
+        f"on, {rate:.0%} sampled (prod)": {**on, **prod},
     }
 
 
