@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import traceback
+from collections.abc import Callable
+from typing import Any
 
 from bench import cold_start, end_to_end, scale, telemetry, warm
-from bench.database import bench_database
+from bench.database import BenchDatabase, bench_database
 from bench.harness import ROOT, THREADS, ensure_wrk, machine
 from bench.report import Results, write
 
@@ -44,22 +47,43 @@ def main(argv: list[str] | None = None) -> int:
     )
     started = time.perf_counter()
     with bench_database() as bench:
+        steps: dict[str, tuple[str, Callable[[], None]]] = {
+            "cold": ("cold start", lambda: setattr(results, "cold", cold(bench))),
+            "warm": ("warm throughput and memory", lambda: setattr(results, "warm", hot(bench))),
+            "telemetry": (
+                "telemetry off and on",
+                lambda: setattr(results, "telemetry", tel(bench)),
+            ),
+            "e2e": ("gateway and end to end through todo-platform up", lambda: e2e(bench)),
+            "scale": ("list at scale", lambda: setattr(results, "scale", big(bench))),
+        }
         env = {"DATABASE_URL": bench.url, "TODO_INTERNAL_TOKEN": "bench-internal-token"}
-        if "cold" in sections:
-            print("cold start …", flush=True)
-            results.cold = cold_start.run(bench, args.starts, env)
-        if "warm" in sections:
-            print("warm throughput and memory …", flush=True)
-            results.warm = warm.run(bench, args.seconds, args.rounds, env)
-        if "telemetry" in sections:
-            print("telemetry off and on …", flush=True)
-            results.telemetry = telemetry.run(bench, args.seconds, args.rounds, env)
-        if "e2e" in sections:
-            print("gateway and end to end through todo-platform up …", flush=True)
-            results.gateway, results.e2e = end_to_end.run(bench, args.seconds, args.rounds, env)
-        if "scale" in sections:
-            print("list at scale …", flush=True)
-            results.scale = scale.run(bench, args.samples, env)
+
+        def cold(b: BenchDatabase) -> Any:
+            return cold_start.run(b, args.starts, env)
+
+        def hot(b: BenchDatabase) -> Any:
+            return warm.run(b, args.seconds, args.rounds, env)
+
+        def tel(b: BenchDatabase) -> Any:
+            return telemetry.run(b, args.seconds, args.rounds, env)
+
+        def e2e(b: BenchDatabase) -> None:
+            results.gateway, results.e2e = end_to_end.run(b, args.seconds, args.rounds, env)
+
+        def big(b: BenchDatabase) -> Any:
+            return scale.run(b, args.samples, env)
+
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            title, step = steps[name]
+            print(f"{title} …", flush=True)
+            try:
+                step()
+            except Exception as exc:  # one broken section must not lose the others' numbers
+                traceback.print_exc()
+                results.misses.append(f"{title}: failed ({type(exc).__name__}: {exc})")
     text = results.markdown()
     print("\n" + text)
     print(f"\n(bench took {time.perf_counter() - started:.0f} s)")

@@ -54,8 +54,11 @@ def run(bench: BenchDatabase, starts: int, env: dict[str, str]) -> list[ColdStar
             else:
                 fn = Function(name.replace("-", "_"), env)
                 method, path, body = first_request(name, bench)
-            with fn:
+            fn.start()
+            try:
                 seconds = until_answered(fn, path, method, body, headers)
+            finally:
+                fn.kill()
             if round_:  # the first round warms the page cache and bytecode, as a node has
                 samples[name].append(seconds * 1000)
         print(f"  cold start round {round_}/{starts} done", flush=True)

@@ -53,6 +53,7 @@ def platform(database_url: str, env: dict[str, str], slack: StandIn) -> Iterator
             "LOG_LEVEL": "INFO",
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
             "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_API_URL": slack.url + "/api/",
         },
         cwd=ROOT,
         stdout=subprocess.PIPE,

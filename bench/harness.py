@@ -124,8 +124,19 @@ class Function:
         }
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            self.command(), env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(),
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: `kill` ends master and worker
         )
+
+    def kill(self) -> None:
+        """SIGKILL master and worker at once: a cold start's instance has served its purpose."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -4,7 +4,8 @@ Each runs as its container does (one gunicorn worker, THREADS threads) under a
 closed loop of as many wrk connections as it has threads (Knative's
 containerConcurrency), beside the bare hello-world in the same run. Rounds take
 turns so drift hits every function; the best round of each counts. After its
-rounds, each instance's memory is read.
+rounds, each instance's memory is read. Creates come from as many users as connections:
+one user's creates take turns on their counter row, whatever the function's speed.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def cases(bench: BenchDatabase) -> dict[str, tuple[str, str, str | None]]:
 
 def run(bench: BenchDatabase, seconds: float, rounds: int, env: dict[str, str]) -> list[Warm]:
     headers = {"Authorization": f"Bearer {bench.token}", "Content-Type": "application/json"}
+    writers = bench.users(int(THREADS))  # a create per connection's user (bench.database)
     best: dict[str, Load] = {}
     memory: dict[str, tuple[float, float]] = {}
     for _ in range(rounds):
@@ -56,6 +58,7 @@ def run(bench: BenchDatabase, seconds: float, rounds: int, env: dict[str, str]) 
                         method=method,
                         body=body,
                         headers=headers,
+                        tokens=writers if method == "POST" else (),
                     )
 
                 load(2)  # warm-up: connections, caches, the first-request work
