@@ -10,8 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pg8000.native
+
 from functions.core.auth import create_token
-from functions.core.db import Database
+from functions.core.db import Database, connect_kwargs
 from functions.core.migrate import apply_migrations
 from functions.core.models import TodoCreate
 from functions.core.outbox import Outbox
@@ -57,12 +59,14 @@ class BenchDatabase:
             lambda c: c.one("SELECT count(*) AS n FROM todos WHERE owner = :o", o=owner)
         )
         if not have or have["n"] < SCALE_PER_OWNER:
-            # The seeding's statements run for minutes, far past the database's default.
-            self.db.read(lambda c: c.control("SET statement_timeout = 0"))
-            self.db.transaction(lambda c: c.execute("DELETE FROM todos WHERE owner LIKE 'scale-%'"))
-            # One statement: ids, per-owner numbers, spread creation times and due dates.
-            self.db.transaction(
-                lambda c: c.execute(
+            # A connection of its own: the seeding runs for minutes, far past the database's
+            # statement timeout, and VACUUM cannot run inside a transaction.
+            conn = pg8000.native.Connection(**connect_kwargs(self.url))
+            try:
+                conn.run("SET statement_timeout = 0")
+                conn.run("DELETE FROM todos WHERE owner LIKE 'scale-%'")
+                # One statement: ids, per-owner numbers, spread creation times and due dates.
+                conn.run(
                     "INSERT INTO todos "
                     "(id, owner, number, title, priority, due_at, tags, created_at) "
                     "SELECT gen_random_uuid(), 'scale-' || lpad((o - 1)::text, 4, '0'), n, "
@@ -74,16 +78,16 @@ class BenchDatabase:
                     owners=SCALE_OWNERS,
                     per=SCALE_PER_OWNER,
                 )
-            )
-            self.db.transaction(
-                lambda c: c.execute(
+                conn.run(
                     "INSERT INTO owner_counters (owner, last_number) "
-                    "SELECT DISTINCT owner, :per FROM todos WHERE owner LIKE 'scale-%' "
+                    "SELECT DISTINCT owner, CAST(:per AS integer) FROM todos "
+                    "WHERE owner LIKE 'scale-%' "
                     "ON CONFLICT (owner) DO UPDATE SET last_number = EXCLUDED.last_number",
                     per=SCALE_PER_OWNER,
                 )
-            )
-            self.db.read(lambda c: c.execute("VACUUM ANALYZE todos"))
+                conn.run("VACUUM ANALYZE todos")
+            finally:
+                conn.close()
         return create_token(self.db, owner, name="bench")
 
 
