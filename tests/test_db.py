@@ -174,6 +174,62 @@ def test_a_python_error_in_a_transaction_rolls_back_and_is_not_retried(
     assert _count(db, scratch_table) == 0
 
 
+def test_a_statement_cancelled_by_its_timeout_is_unavailable_and_commits_nothing(
+    db: Database, fresh: Database, scratch_table: str
+) -> None:
+    def work(conn: Connection) -> None:
+        conn.execute(f"INSERT INTO {scratch_table} (n) VALUES (1)")
+        conn.control("SET LOCAL statement_timeout = '50ms'")
+        conn.all("SELECT pg_sleep(2)")
+
+    with pytest.raises(Unavailable) as raised:
+        fresh.transaction(work)
+    assert raised.value.status == 503 and raised.value.headers["Retry-After"] == "1"
+    assert _count(db, scratch_table) == 0
+    assert fresh.read(lambda c: c.one("SELECT 1 AS one")) == {"one": 1}  # the connection lives
+
+
+def test_a_read_cancelled_by_its_timeout_is_unavailable(fresh: Database) -> None:
+    def work(conn: Connection) -> None:
+        conn.control("SET statement_timeout = '50ms'")
+        try:
+            conn.all("SELECT pg_sleep(2)")
+        finally:
+            conn.control("RESET statement_timeout")
+
+    with pytest.raises(Unavailable):
+        fresh.read(work)
+
+
+def test_a_lock_wait_past_its_timeout_is_unavailable(
+    db: Database, fresh: Database, scratch_table: str
+) -> None:
+    db.transaction(lambda c: c.execute(f"INSERT INTO {scratch_table} (n) VALUES (1)"))
+    holding = threading.Event()
+    release = threading.Event()
+
+    def hold(conn: Connection) -> None:
+        conn.execute(f"UPDATE {scratch_table} SET n = 2")
+        holding.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=lambda: db.transaction(hold))
+    holder.start()
+    try:
+        assert holding.wait(10)
+
+        def work(conn: Connection) -> None:
+            conn.control("SET LOCAL lock_timeout = '50ms'")
+            conn.execute(f"UPDATE {scratch_table} SET n = 3")
+
+        with pytest.raises(Unavailable):
+            fresh.transaction(work)
+    finally:
+        release.set()
+        holder.join(10)
+    assert db.read(lambda c: c.all(f"SELECT n FROM {scratch_table}")) == [{"n": 2}]
+
+
 OUT_OF_RANGE = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))  # year 0 in UTC
 
 
