@@ -97,16 +97,14 @@ def bench_database() -> Iterator[BenchDatabase]:
     os.chmod(data, 0o755)  # PostgreSQL runs as its own user under root
     server = EmbeddedPostgres(data / "postgres")
     url = server.start()
+    db = Database(url, name="bench")
     try:
         apply_migrations(url)
-        db = Database(url, name="bench")
         token = create_token(db, OWNER, name="bench")
         bench = BenchDatabase(url, db, token, 0)
         bench.todo_number = bench.new_todo()
         yield bench
     finally:
-        bench_db = locals().get("db")
-        if bench_db is not None:
-            bench_db.close_all()
+        db.close_all()
         server.stop()
         shutil.rmtree(data, ignore_errors=True)

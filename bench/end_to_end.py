@@ -16,11 +16,13 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 from bench.database import BenchDatabase
@@ -33,6 +35,7 @@ from bench.harness import (
     StandIn,
     open_loop,
     wait_ready,
+    warmed_wrk,
     wrk,
 )
 from functions.slack.signature import sign
@@ -71,8 +74,6 @@ def platform(database_url: str, env: dict[str, str], slack: StandIn) -> Iterator
         else:
             raise RuntimeError(f"todo-platform up exited with {process.wait()}")
         # keep reading the banner and anything after it so the pipe never fills
-        import threading
-
         threading.Thread(target=process.stdout.read, daemon=True).start()
         yield found.group(1)
     finally:
@@ -169,14 +170,13 @@ def run(
     results: list[EndToEnd] = []
     slack = StandIn()
     users = bench.users(100)
+    same: dict[str, Any] = {"seconds": seconds, "connections": int(THREADS), "headers": headers}
     with platform(bench.url, env, slack) as url:
         for _ in range(rounds):
             with Function("todo_get", env) as fn:
                 wait_ready(fn)
-                wrk(fn.url + get, seconds=2, connections=int(THREADS), headers=headers)
-                d = wrk(fn.url + get, seconds=seconds, connections=int(THREADS), headers=headers)
-            wrk(url + get, seconds=2, connections=int(THREADS), headers=headers)
-            t = wrk(url + get, seconds=seconds, connections=int(THREADS), headers=headers)
+                d = warmed_wrk(fn.url + get, **same)
+            t = warmed_wrk(url + get, **same)
             print(f"  gateway: direct {d.row()} | through up {t.row()}", flush=True)
             direct = d if direct is None or d.rate > direct.rate else direct
             through = t if through is None or t.rate > through.rate else through
@@ -184,24 +184,16 @@ def run(
         for op in operations(bench, slack):
             body = op.body.encode() if op.body else None
             tokens = () if op.path.startswith("/slack/") else users
-            open_loop(
-                url + op.path,
-                rate=50,
-                seconds=2,
-                method=op.method,
-                body=body,
-                headers=signed(op),
-                tokens=tokens,
-            )
-            o = open_loop(
-                url + op.path,
-                rate=100,
-                seconds=seconds,
-                method=op.method,
-                body=body,
-                headers=signed(op),
-                tokens=tokens,
-            )
+            for rate, s in ((50, 2.0), (100, seconds)):  # a warm-up, then the measured run
+                o = open_loop(
+                    url + op.path,
+                    rate=rate,
+                    seconds=s,
+                    method=op.method,
+                    body=body,
+                    headers=signed(op),
+                    tokens=tokens,
+                )
             c = wrk(
                 url + op.path,
                 seconds=seconds,

@@ -168,6 +168,13 @@ class Function:
         self.stop()
 
 
+def _split(url: str) -> tuple[str, int, str]:
+    """`http://127.0.0.1:8080/a?b` → ("127.0.0.1", 8080, "/a?b"): the bench's URLs only."""
+    parts = url.split("/", 3)
+    host, port = parts[2].split(":")
+    return host, int(port), "/" + (parts[3] if len(parts) > 3 else "")
+
+
 def request(
     url: str,
     method: str = "GET",
@@ -176,11 +183,10 @@ def request(
     timeout: float = 10,
 ) -> tuple[int, bytes]:
     """One HTTP request on a fresh connection: (status, body). Connection errors raise OSError."""
-    parts = url.split("/", 3)
-    host, port = parts[2].split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    host, port, path = _split(url)
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        conn.request(method, "/" + (parts[3] if len(parts) > 3 else ""), body, dict(headers or {}))
+        conn.request(method, path, body, dict(headers or {}))
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -313,6 +319,12 @@ def wrk(
     )
 
 
+def warmed_wrk(url: str, *, seconds: float, **load: Any) -> Load:
+    """wrk for 2 s (connections, caches, first-request work), then the measured run."""
+    wrk(url, seconds=2, **load)
+    return wrk(url, seconds=seconds, **load)
+
+
 def open_loop(
     url: str,
     *,
@@ -329,9 +341,7 @@ def open_loop(
     Measuring from when a request was due, not when a free client took it, keeps a
     stall visible (no coordinated omission).
     """
-    parts = url.split("/", 3)
-    host, port = parts[2].split(":")
-    path = "/" + (parts[3] if len(parts) > 3 else "")
+    host, port, path = _split(url)
     total = int(rate * seconds)
     start = time.perf_counter() + 0.05
     latencies: list[float] = []
@@ -340,7 +350,7 @@ def open_loop(
     next_index = [0]
 
     def client() -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn = http.client.HTTPConnection(host, port, timeout=30)
         while True:
             with lock:
                 index = next_index[0]
@@ -361,7 +371,7 @@ def open_loop(
                 ok = 200 <= response.status < 300
             except OSError:
                 conn.close()
-                conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                conn = http.client.HTTPConnection(host, port, timeout=30)
                 ok = False
             with lock:
                 latencies.append((time.perf_counter() - due) * 1000)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import yaml
 
 from bench.database import BenchDatabase
-from bench.harness import ROOT, THREADS, Function, Load, StandIn, wait_ready, wrk
+from bench.harness import ROOT, THREADS, Function, Load, StandIn, wait_ready, warmed_wrk
 
 PROD = ROOT / "knative" / "overlays" / "prod" / "patches" / "telemetry.yaml"
 
@@ -57,14 +57,15 @@ def run(bench: BenchDatabase, seconds: float, rounds: int, env: dict[str, str]) 
                 for mode, extra in modes(collector).items():
                     with Function(name.replace("-", "_"), {**env, **extra}) as fn:
                         wait_ready(fn)
-                        url = fn.url + path
-                        n = int(THREADS)
-                        tokens = writers if method == "POST" else ()
-                        for s in (2, seconds):  # a warm-up, then the measured run
-                            load = wrk(
-                                url, seconds=s, connections=n, method=method, body=body,
-                                headers=headers, tokens=tokens,
-                            )  # fmt: skip
+                        load = warmed_wrk(
+                            fn.url + path,
+                            seconds=seconds,
+                            connections=int(THREADS),
+                            method=method,
+                            body=body,
+                            headers=headers,
+                            tokens=writers if method == "POST" else (),
+                        )
                     key = (name, mode)
                     if key not in best or load.rate > best[key].rate:
                         best[key] = load

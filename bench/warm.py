@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 
 from bench.database import BenchDatabase
-from bench.harness import THREADS, Function, Load, request, wait_ready, wrk
+from bench.harness import THREADS, Function, Load, request, wait_ready, warmed_wrk
 
 
 @dataclass
@@ -47,22 +47,15 @@ def run(bench: BenchDatabase, seconds: float, rounds: int, env: dict[str, str]) 
             with Function("hello" if hello else name.replace("-", "_"), env, hello=hello) as fn:
                 wait_ready(fn, "/" if hello else "/readyz")
                 url = fn.url + path
-
-                def load(
-                    s: float, url: str = url, method: str = method, body: str | None = body
-                ) -> Load:
-                    return wrk(
-                        url,
-                        seconds=s,
-                        connections=int(THREADS),
-                        method=method,
-                        body=body,
-                        headers=headers,
-                        tokens=writers if method == "POST" else (),
-                    )
-
-                load(2)  # warm-up: connections, caches, the first-request work
-                result = load(seconds)
+                result = warmed_wrk(
+                    url,
+                    seconds=seconds,
+                    connections=int(THREADS),
+                    method=method,
+                    body=body,
+                    headers=headers,
+                    tokens=writers if method == "POST" else (),
+                )
                 if result.errors:
                     status, answer = request(url, method, body and body.encode(), headers)
                     raise RuntimeError(

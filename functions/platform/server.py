@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -169,8 +170,6 @@ class InternalListener:
         self.url = f"http://127.0.0.1:{self._server.server_port}"
 
     def serve(self, app: Any) -> None:
-        import threading
-
         self._server.set_app(app)
         threading.Thread(target=self._server.serve_forever, name="internal", daemon=True).start()
 
