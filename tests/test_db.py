@@ -174,6 +174,32 @@ def test_a_python_error_in_a_transaction_rolls_back_and_is_not_retried(
     assert _count(db, scratch_table) == 0
 
 
+def test_each_statement_is_prepared_once_per_connection_and_past_the_cap_runs_unnamed(
+    fresh: Database, scratch_table: str
+) -> None:
+    insert = f"INSERT INTO {scratch_table} (n) SELECT generate_series(1, :k)"
+    count = f"SELECT count(*) AS n FROM {scratch_table} WHERE n <= :k"
+
+    def work(conn: Connection) -> tuple[int, list[dict[str, Any]], int, list[dict[str, Any]]]:
+        first = conn.execute(insert, k=3)
+        prepared = conn._prepared[insert]
+        assert conn.execute(insert, k=2) == 2 and conn._prepared[insert] is prepared
+        conn.PREPARED_MAX = len(conn._prepared)  # full: what is new runs unnamed
+        try:
+            rows = conn.all(count, k=2)
+            assert count not in conn._prepared
+            return (
+                first,
+                rows,
+                conn.execute(f"DELETE FROM {scratch_table} WHERE n = :k", k=1),
+                conn.all(count, k=9),
+            )
+        finally:
+            del conn.PREPARED_MAX
+
+    assert fresh.transaction(work) == (3, [{"n": 4}], 2, [{"n": 3}])
+
+
 def test_a_statement_cancelled_by_its_timeout_is_unavailable_and_commits_nothing(
     db: Database, fresh: Database, scratch_table: str
 ) -> None:

@@ -161,11 +161,10 @@ class Connection:
                     statement = self._prepared[sql] = self.raw.prepare(sql)
                 if statement is None:
                     rows = self.raw.run(sql, **params)
-                    context = self.raw._context
-                else:
-                    rows = statement.run(**params)
-                    context = statement._context
-                return rows, context.columns, context.row_count
+                    return rows, self.raw.columns, self.raw.row_count
+                rows = statement.run(**params)
+                # pg8000's PreparedStatement has no row_count of its own; its context has.
+                return rows, statement.columns, statement._context.row_count
             except DatabaseError as exc:
                 code = sqlstate(exc)
                 # The SQLSTATE only: the server's message may quote the values.
