@@ -13,7 +13,7 @@ from functions.core.migrate import apply_migrations
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import FUNCTIONS
 from tests.otlp_receiver import OtlpReceiver
-from tests.servers import Api, FunctionServer, free_port
+from tests.servers import Api, FunctionServer, free_port, running
 from tests.slack_requests import BOT_TOKEN, NOTIFY_CHANNEL, SIGNING_SECRET
 from tests.slack_standins import OpenAIStandIn, SlackStandIn
 
@@ -58,9 +58,9 @@ def llm() -> Iterator[OpenAIStandIn]:
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[OtlpReceiver]:
     """A stand-in OpenTelemetry Collector, one per test module."""
-    running = OtlpReceiver()
-    yield running
-    running.stop()
+    collector = OtlpReceiver()
+    yield collector
+    collector.stop()
 
 
 @pytest.fixture(scope="session")
@@ -89,13 +89,8 @@ def servers(pg: EmbeddedPostgres, slack_api: SlackStandIn) -> Iterator[dict[str,
     started = {
         spec.name: FunctionServer(spec, env) for spec in FUNCTIONS if spec.interface == "wsgi"
     }
-    try:
-        for server in started.values():
-            server.wait()
-        yield started
-    finally:
-        for server in started.values():
-            server.stop()
+    with running(started) as ready:
+        yield ready
 
 
 @pytest.fixture(scope="session")
@@ -164,15 +159,8 @@ def event_servers(
         # The readers play no part in events; the Slack functions have tests of their own.
         if (spec.events or spec.publishes) and not spec.name.startswith("slack-")
     }
-    try:
-        for server in started.values():
-            server.wait()
-        yield started
-    finally:
-        for server in started.values():
-            server.process.terminate()  # all at once: each takes a moment to drain
-        for server in started.values():
-            server.stop()
+    with running(started) as ready:
+        yield ready
 
 
 @pytest.fixture(scope="session")

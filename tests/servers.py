@@ -7,7 +7,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,23 @@ class FunctionServer:
             self.process.wait(10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+@contextmanager
+def running(servers: Mapping[str, FunctionServer]) -> Iterator[dict[str, FunctionServer]]:
+    """The started servers once each answers its health check; all stopped afterwards.
+
+    SIGTERM goes to every one first, so they drain together rather than one by one.
+    """
+    try:
+        for server in servers.values():
+            server.wait()
+        yield dict(servers)
+    finally:
+        for server in servers.values():
+            server.process.terminate()
+        for server in servers.values():
+            server.stop()
 
 
 class Api:

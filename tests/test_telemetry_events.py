@@ -22,7 +22,7 @@ from functions.registry import BY_NAME
 from tests.conftest import Owner
 from tests.eventing import command, eventually, outbox_rows, post
 from tests.otlp_receiver import OtlpReceiver, Received, SpanRecord
-from tests.servers import FunctionServer
+from tests.servers import FunctionServer, running
 from tests.test_telemetry import FAST_EXPORT, traceparent
 
 CREATED = types.TODO_CREATED
@@ -39,13 +39,8 @@ def functions(pg: EmbeddedPostgres, receiver: OtlpReceiver) -> Iterator[dict[str
             BY_NAME["outbox-relay"], {**env, "K_SINK": consumer.url + "/"}
         ),
     }
-    try:
-        for server in started.values():
-            server.wait()
-        yield started
-    finally:
-        for server in started.values():
-            server.stop()
+    with running(started) as ready:
+        yield ready
 
 
 def _spans(received: Received, trace_id: str, name: str) -> list[SpanRecord]:
