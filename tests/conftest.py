@@ -63,6 +63,14 @@ def receiver() -> Iterator[OtlpReceiver]:
     collector.stop()
 
 
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackStandIn]:
+    """Slack's Web API and response URLs for one test module's `up`, recorded."""
+    server = SlackStandIn()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def slack_api() -> Iterator[SlackStandIn]:
     """Slack's Web API and response URLs, recorded (SLACK_API_URL of every function)."""

@@ -37,7 +37,6 @@ from mcp.shared.exceptions import MCPError
 from events import types
 from events.types import COMMANDS, TODO_CREATE
 from functions.core.db import Database
-from functions.core.migrate import apply_migrations
 from functions.mcp_server.tools import TOOL_SCOPES
 from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.registry import API, FUNCTIONS
@@ -45,7 +44,7 @@ from functions.slack.blocks import ACTIONS
 from functions.slack.command_text import VERBS
 from functions.slack.payloads import slack_owner
 from functions.slack.signature import sign
-from tests.conftest import Owner
+from tests.conftest import Owner, new_database
 from tests.eventing import command, post
 from tests.helpers import TODOS, rows_of
 from tests.mcp_server.conftest import connect
@@ -310,19 +309,9 @@ WAYS: dict[str, Way] = {
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackStandIn]:
-    server = SlackStandIn()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def platform_db(pg: EmbeddedPostgres, db: Database) -> Iterator[Database]:
     """A database of the platform's own, so its outbox belongs to these tests."""
-    name = f"authz_{uuid.uuid4().hex[:8]}"
-    db.read(lambda c: c.execute(f'CREATE DATABASE "{name}"'))
-    url = pg.url.replace("/todo?", f"/{name}?", 1)
-    apply_migrations(url)
+    url = new_database(pg, db, "authz")
     database = Database(url)
     database.url = url  # type: ignore[attr-defined]
     yield database

@@ -37,13 +37,6 @@ AGENT_TIMEOUT = 6  # seconds: long enough for the chain on a busy machine, short
 
 
 @pytest.fixture(scope="module")
-def slack() -> Iterator[SlackStandIn]:
-    server = SlackStandIn()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def database(pg: EmbeddedPostgres, db: Database) -> Iterator[Database]:
     """A database of the platform's own, so its outbox and todos belong to these tests."""
     url = new_database(pg, db, "slack_e2e")
