@@ -32,6 +32,12 @@ class Results:
     scale: Scale | None = None
     misses: list[str] = field(default_factory=list)
 
+    def _judge(self, ok: bool, miss: str) -> str:
+        """The verdict for a table cell; a missed budget is also listed at the end."""
+        if not ok:
+            self.misses.append(miss)
+        return verdict(ok)
+
     def markdown(self) -> str:
         out = [
             f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {self.machine}.",
@@ -46,13 +52,16 @@ class Results:
                 "|---|---|---|---|---|",
             ]
             for c in self.cold:
-                ok = c.name == "hello" or c.ratio <= 1.3
-                out.append(
-                    f"| {c.name} | {c.median_ms:.0f} | {c.p90_ms:.0f} | {c.ratio:.2f} | "
-                    f"{'' if c.name == 'hello' else verdict(ok)} |"
+                judged = (
+                    ""
+                    if c.name == "hello"
+                    else self._judge(
+                        c.ratio <= 1.3, f"cold start {c.name} {c.ratio:.2f}× hello (≤ 1.3×)"
+                    )
                 )
-                if not ok:
-                    self.misses.append(f"cold start {c.name} {c.ratio:.2f}× hello (≤ 1.3×)")
+                out.append(
+                    f"| {c.name} | {c.median_ms:.0f} | {c.p90_ms:.0f} | {c.ratio:.2f} | {judged} |"
+                )
             out.append("")
         if self.warm:
             out += [
@@ -66,16 +75,22 @@ class Results:
                 need = {"todo-get": 0.6, "todo-list": 0.6, "todo-create": 0.4}.get(w.name)
                 ok = need is None or w.ratio >= need
                 mem_ok = w.name == "hello" or w.pss_mb <= 60
-                mem = "" if w.name == "hello" else verdict(mem_ok)
+                mem = (
+                    ""
+                    if w.name == "hello"
+                    else self._judge(mem_ok, f"memory {w.name} {w.pss_mb:.1f} MB (≤ 60 MB)")
+                )
+                speed = (
+                    ""
+                    if need is None
+                    else f"≥ {need:.0%} "
+                    + self._judge(ok, f"warm {w.name} {w.ratio:.0%} of hello (≥ {need:.0%})")
+                )
                 out.append(
                     f"| {w.name} | {w.load.rate:.0f} | {w.load.p50:.1f} | {w.load.p99:.1f} | "
-                    f"{w.ratio:.0%} | {'' if need is None else f'≥ {need:.0%} ' + verdict(ok)} | "
+                    f"{w.ratio:.0%} | {speed} | "
                     f"{w.rss_mb:.1f} | {w.pss_mb:.1f} | {mem} |"
                 )
-                if not ok:
-                    self.misses.append(f"warm {w.name} {w.ratio:.0%} of hello (≥ {need:.0%})")
-                if not mem_ok:
-                    self.misses.append(f"memory {w.name} {w.pss_mb:.1f} MB (≤ 60 MB)")
             out.append("")
         if self.telemetry:
             out += [
@@ -85,28 +100,28 @@ class Results:
                 "|---|---|---|---|---|",
             ]
             for t in self.telemetry:
-                judged = "prod" in t.mode
-                ok = not judged or t.ratio >= 0.85
-                out.append(
-                    f"| {t.name} | {t.mode} | {t.load.rate:.0f} | {t.ratio:.0%} | "
-                    f"{verdict(ok) if judged else ''} |"
+                judged = (
+                    ""
+                    if "prod" not in t.mode
+                    else self._judge(
+                        t.ratio >= 0.85, f"telemetry {t.name} {t.ratio:.0%} of off (≥ 85 %)"
+                    )
                 )
-                if not ok:
-                    self.misses.append(f"telemetry {t.name} {t.ratio:.0%} of off (≥ 85 %)")
+                out.append(
+                    f"| {t.name} | {t.mode} | {t.load.rate:.0f} | {t.ratio:.0%} | {judged} |"
+                )
             out.append("")
         if self.gateway:
             g = self.gateway
-            ok = g.ratio >= 0.7
+            gate = self._judge(g.ratio >= 0.7, f"gateway {g.ratio:.0%} (≥ 70 %)")
             out += [
                 "### Gateway (todo-get through `todo-platform up` vs served directly)",
                 "",
                 "| direct req/s | through up req/s | ratio | budget ≥ 70 % |",
                 "|---|---|---|---|",
-                f"| {g.direct.rate:.0f} | {g.through.rate:.0f} | {g.ratio:.0%} | {verdict(ok)} |",
+                f"| {g.direct.rate:.0f} | {g.through.rate:.0f} | {g.ratio:.0%} | {gate} |",
                 "",
             ]
-            if not ok:
-                self.misses.append(f"gateway {g.ratio:.0%} (≥ 70 %)")
         if self.e2e:
             out += [
                 "### Through `todo-platform up`: open loop 100 req/s, closed loop 100 clients",
@@ -124,14 +139,12 @@ class Results:
                 ok_closed = e.closed.p99 < closed_budget and not e.closed.errors
                 out.append(
                     f"| {e.name} | {e.open.p50:.1f} | {e.open.p99:.1f} | < {open_budget} "
-                    f"{verdict(ok_open)} | {e.closed.rate:.0f} | {e.closed.p50:.1f} | "
+                    f"{self._judge(ok_open, f'open loop {e.name} p99 {e.open.p99:.1f} ms')} | "
+                    f"{e.closed.rate:.0f} | {e.closed.p50:.1f} | "
                     f"{e.closed.p99:.1f} | {e.open.errors + e.closed.errors} | "
-                    f"< {closed_budget}, 0 errors {verdict(ok_closed)} |"
+                    f"< {closed_budget}, 0 errors "
+                    f"{self._judge(ok_closed, f'closed loop {e.name} p99 {e.closed.p99:.1f} ms')} |"
                 )
-                if not ok_open:
-                    self.misses.append(f"open loop {e.name} p99 {e.open.p99:.1f} ms")
-                if not ok_closed:
-                    self.misses.append(f"closed loop {e.name} p99 {e.closed.p99:.1f} ms")
             out.append("")
         if self.scale:
             s = self.scale
@@ -146,11 +159,10 @@ class Results:
                 f"| last (after {s.deep_position:,} rows, by cursor) | {s.deep_ms[0]:.2f} | "
                 f"{s.deep_ms[1]:.2f} |",
                 "",
-                f"Deep / first: {ratio:.2f} (same cost: within 25 %) — {verdict(ok)}.",
+                f"Deep / first: {ratio:.2f} (same cost: within 25 %) — "
+                f"{self._judge(ok, f'deep page {ratio:.2f}× the first')}.",
                 "",
             ]
-            if not ok:
-                self.misses.append(f"deep page {ratio:.2f}× the first")
         out.append("Budgets missed: " + ("; ".join(self.misses) if self.misses else "none") + ".")
         return "\n".join(out)
 
