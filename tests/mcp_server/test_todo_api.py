@@ -32,6 +32,7 @@ class ClosingServer:
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.lock = threading.Lock()
         self.answered = 0
         self.connections = 0
         threading.Thread(target=self._serve, daemon=True).start()
@@ -49,8 +50,11 @@ class ClosingServer:
         with conn:
             if not _read_request(conn):
                 return
+            # Counted before the answer is sent: once the client has read it, the
+            # test may look at the count at once.
+            with self.lock:
+                self.answered += 1
             conn.sendall(ANSWER)
-            self.answered += 1
             _read_request(conn)  # the next request on the kept-alive connection: closed unanswered
 
     def stop(self) -> None:
