@@ -3,15 +3,13 @@
 Each function name gets its own tracer, meter and logger provider, so its spans, metrics
 and logs carry its own `service.name` even when the local gateway serves every function
 in one process. The providers share one batch span processor and one batch log
-processor (each exported record keeps its provider's resource), so one process has one
-exporting thread per signal, plus one metric reader per function.
+processor (each exported record keeps its provider's resource); metrics of every function
+go to one aggregator (`functions.core._otel_metrics`), so one process has one exporting
+thread per signal.
 
 Exporters and threads are built on first use in the process that uses them: a
 functions-framework function configures telemetry while it is imported, in the gunicorn
 master, and serves in a forked worker, which must not share the master's connections.
-
-Exemplars are off unless `OTEL_METRICS_EXEMPLAR_FILTER` asks for them: attaching one to
-every histogram record inside a span costs more than the record itself.
 """
 
 from __future__ import annotations
@@ -33,8 +31,6 @@ from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
-from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -43,6 +39,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from functions.core import logs
+from functions.core._otel_metrics import Aggregator, PeriodicExport
 from functions.core.telemetry import Attributes, Instrument, Kind
 
 SCOPE = "todo-platform"
@@ -111,22 +108,14 @@ def resource(service: str) -> Resource:
 
 @dataclass
 class _Service:
-    """One function's providers in this process, and the instruments and loggers made so far."""
+    """One function's providers in this process, and the loggers made so far."""
 
     name: str
     tracer_provider: TracerProvider
     tracer: trace.Tracer
-    meter_provider: MeterProvider | None
     logger_provider: LoggerProvider | None
-    instruments: dict[str, Any] = field(default_factory=dict)
     # The SDK's own get_logger takes a lock and updates a WeakSet on every call.
     loggers: dict[str, Any] = field(default_factory=dict)
-
-    def instrument(self, instrument: Instrument) -> Any:
-        created = self.instruments.get(instrument.name)
-        if created is None:
-            created = self.instruments[instrument.name] = _create(self, instrument)
-        return created
 
     def logger(self, name: str) -> Any:
         found = self.loggers.get(name)
@@ -150,6 +139,16 @@ class _Pipelines:
             from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
             self.log_processor = BatchLogRecordProcessor(OTLPLogExporter())
+        self.metrics: Aggregator | None = None
+        self.metric_export: PeriodicExport | None = None
+        if "metrics" in signals:
+            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+            # A function's metrics carry the resource its spans carry.
+            self.metrics = Aggregator(
+                lambda name: self.service(name).tracer_provider.resource, SCOPE
+            )
+            self.metric_export = PeriodicExport(self.metrics, OTLPMetricExporter())
         self.services: dict[str, _Service] = {}
         self.lock = threading.Lock()
 
@@ -170,20 +169,6 @@ class _Pipelines:
         tracer_provider = TracerProvider(resource=res, sampler=sampler, shutdown_on_exit=False)
         if self.span_processor is not None:
             tracer_provider.add_span_processor(self.span_processor)
-        meter_provider = None
-        if "metrics" in self.signals:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-
-            reader = PeriodicExportingMetricReader(OTLPMetricExporter())
-            exemplars = None
-            if not os.environ.get("OTEL_METRICS_EXEMPLAR_FILTER"):
-                exemplars = AlwaysOffExemplarFilter()
-            meter_provider = MeterProvider(
-                resource=res,
-                metric_readers=[reader],
-                shutdown_on_exit=False,
-                exemplar_filter=exemplars,
-            )
         logger_provider = None
         if self.log_processor is not None:
             logger_provider = LoggerProvider(resource=res, shutdown_on_exit=False)
@@ -192,7 +177,6 @@ class _Pipelines:
             name,
             tracer_provider,
             tracer_provider.get_tracer(SCOPE),
-            meter_provider,
             logger_provider,
         )
 
@@ -200,18 +184,16 @@ class _Pipelines:
         millis = int(timeout_seconds * 1000)
         if self.span_processor is not None:
             self.span_processor.force_flush(millis)
-        for service in list(self.services.values()):
-            if service.meter_provider is not None:
-                service.meter_provider.force_flush(millis)
+        if self.metric_export is not None:
+            self.metric_export.export(millis)
         if self.log_processor is not None:
             self.log_processor.force_flush(millis)
 
     def shutdown(self) -> None:
         if self.span_processor is not None:
             self.span_processor.shutdown()
-        for service in list(self.services.values()):
-            if service.meter_provider is not None:
-                service.meter_provider.shutdown()
+        if self.metric_export is not None:
+            self.metric_export.shutdown()
         if self.log_processor is not None:
             self.log_processor.shutdown()
 
@@ -273,7 +255,11 @@ class Backend:
         service: str | None,
         measures: tuple[Instrument, ...],
         leaf: bool,
-    ) -> _Span:
+    ) -> _Span | _Timed:
+        if leaf and not trace.get_current_span().is_recording():
+            # An unsampled request's statement, or one outside any request: no span to
+            # make, only its measures to take.
+            return _Timed(attributes or {}, measures)
         return _Span(self, name, kind, attributes, parent, link, service, measures, leaf)
 
     def inject(self, headers: MutableMapping[str, str]) -> None:
@@ -291,17 +277,10 @@ class Backend:
         return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
     def record(self, instrument: Instrument, value: float, attributes: Attributes | None) -> None:
-        service = self._current()
-        if service.meter_provider is None:
-            return
-        created = service.instrument(instrument)
-        kept = {k: attributes[k] for k in instrument.keys if k in attributes} if attributes else {}
-        if instrument.kind == "counter":
-            created.add(value, kept)
-        elif instrument.kind == "histogram":
-            created.record(value, kept)
-        else:
-            created.set(value, kept)
+        aggregator = (self._pipelines or self._here()).metrics
+        if aggregator is not None:
+            name = _service.get() or (self.names[0] if self.names else SCOPE)
+            aggregator.record(name, instrument, value, attributes)
 
     def ready(self) -> None:
         if self._ready_in == os.getpid():
@@ -389,21 +368,6 @@ class _CurrentFunctionTracerProvider(trace.TracerProvider):
         )
 
 
-def _create(service: _Service, instrument: Instrument) -> Any:
-    assert service.meter_provider is not None
-    meter = service.meter_provider.get_meter(SCOPE)
-    if instrument.kind == "counter":
-        return meter.create_counter(instrument.name, instrument.unit, instrument.description)
-    if instrument.kind == "histogram":
-        return meter.create_histogram(
-            instrument.name,
-            instrument.unit,
-            instrument.description,
-            explicit_bucket_boundaries_advisory=instrument.buckets,
-        )
-    return meter.create_gauge(instrument.name, instrument.unit, instrument.description)
-
-
 class _Span:
     """A span as a context manager: current while the block runs, ended when it leaves."""
 
@@ -456,18 +420,13 @@ class _Span:
         if self._leaf:
             # Started, never made current: nothing runs inside a statement, and
             # attaching a context costs more than the span's own attributes.
-            # Only under a recording span: an unsampled request's statements would be
-            # unsampled too, and a statement outside any request gets no trace at all.
-            if trace.get_current_span().is_recording():
-                self._span = self._tracer().start_span(
-                    self._name,
-                    kind=_KINDS[self._kind],
-                    attributes=self._attributes,
-                    record_exception=False,
-                    set_status_on_exception=False,
-                )
-            else:
-                self._span = trace.INVALID_SPAN
+            self._span = self._tracer().start_span(
+                self._name,
+                kind=_KINDS[self._kind],
+                attributes=self._attributes,
+                record_exception=False,
+                set_status_on_exception=False,
+            )
         else:
             links = ()
             if self._link is not None:
@@ -517,6 +476,42 @@ class _Span:
     def fail(self, error_type: str) -> None:
         self.set("error.type", error_type)
         self._span.set_status(Status(StatusCode.ERROR, error_type))
+
+
+class _Timed:
+    """A leaf span's measures without the span: a statement no recording span is above."""
+
+    __slots__ = ("_attributes", "_measures", "_started")
+    recording = False
+
+    def __init__(self, attributes: Attributes, measures: tuple[Instrument, ...]) -> None:
+        self._attributes = attributes
+        self._measures = measures
+
+    def __enter__(self) -> _Timed:
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        elapsed = time.perf_counter() - self._started
+        if exc_type is not None:
+            self.fail(exc_type.__qualname__)
+        for instrument in self._measures:
+            instrument.record(1 if instrument.kind == "counter" else elapsed, self._attributes)
+
+    def set(self, key: str, value: Any) -> None:
+        if value is not None:
+            self._attributes = {**self._attributes, key: value}  # the caller's dict stays as is
+
+    def update(self, attributes: Attributes) -> None:
+        for key, value in attributes.items():
+            self.set(key, value)
+
+    def rename(self, name: str) -> None:
+        pass
+
+    def fail(self, error_type: str) -> None:
+        self.set("error.type", error_type)
 
 
 def _in_sampled_trace_or_warning(record: logging.LogRecord) -> bool:
