@@ -63,7 +63,7 @@ def test_the_report_judges_each_budget_and_lists_every_miss() -> None:
         "some settings",
         cold=[ColdStart("hello", 100, 110, 1.0), ColdStart("todo-get", 200, 210, 2.0)],
         warm=[Warm("hello", fast, 1.0, 30, 40), Warm("todo-get", fast, 0.61, 50, 61)],
-        telemetry=[Overhead("todo-get", "on, 5% sampled (prod)", fast, 0.8)],
+        telemetry=[Overhead("todo-get", "on, 5% sampled (prod)", fast, 0.8, (0.8, 0.7, 0.9))],
         gateway=Gateway(fast, fast, 0.9),
         e2e=[EndToEnd("REST get", fast, slow), EndToEnd("MCP tools/call", fast, fast)],
         scale=Scale(1000, (1.0, 2.0), (1.3, 2.0), 950),
