@@ -145,6 +145,13 @@ def json_response(
     return flask.Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
 
 
+def json_text_response(
+    body: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> flask.Response:
+    """A JSON body that is already text (PostgreSQL wrote it: todo_store.TODO_JSON)."""
+    return flask.Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
+
+
 def problem_response(error: ProblemError, instance: str) -> flask.Response:
     return flask.Response(
         json.dumps(error.problem(instance), ensure_ascii=False),
