@@ -53,6 +53,7 @@ class Gateway:
         functions: Sequence[FunctionSpec] = FUNCTIONS,
         source: str = SOURCE,
         broker: WSGIApp | None = None,
+        threads: int = 8,
     ) -> None:
         self.functions = {spec.name: spec for spec in functions}
         self.source = source
@@ -62,6 +63,11 @@ class Gateway:
         )
         self._apps: dict[str, WSGIApp] = {}
         self._lock = threading.Lock()
+        # In-process function calls run THREADS at a time, as one instance of each runs them.
+        # The gateway has many more threads (asgi_proxy.py's slots); a hundred requests
+        # running at once in one interpreter take turns on the GIL in no fair order, and
+        # the unlucky ones wait far longer than the rest. Waiting here is in arrival order.
+        self._turns = threading.Semaphore(threads)
 
     def app(self, name: str) -> WSGIApp:
         """The function's functions-framework app, created once, exactly as its container does."""
@@ -87,7 +93,10 @@ class Gateway:
         path = environ.get("PATH_INFO") or "/"
         match = self.router.match(environ["REQUEST_METHOD"], path)
         if match is not None and match.target is not None:
-            return self._forward(match.target, environ, start_response)
+            if self.functions[match.target].interface == "asgi":
+                return self._forward(match.target, environ, start_response)
+            with self._turns:
+                return self._forward(match.target, environ, start_response)
         if path in HEALTH_PATHS:
             response = health(path)
             assert response is not None

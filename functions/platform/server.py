@@ -113,7 +113,9 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             else:
                 from functions.platform.gateway import Gateway
 
-                gateway = Gateway(broker=self._event_router(internal))
+                gateway = Gateway(
+                    broker=self._event_router(internal), threads=int(os.environ.get("THREADS", 8))
+                )
         except Exception as exc:
             if not self.reload:
                 raise
