@@ -30,6 +30,9 @@ _SENSITIVE_KEY = re.compile(r"authorization|token|secret|password|passwd|cookie|
 # Credentials that may hide inside free text (a message, an exception, a DSN); one search
 # for any of them first, so the common clean line costs one regex pass.
 _MAYBE_SENSITIVE = re.compile(r"(?i)bearer|basic|://|tp_|xox|xapp|sk-|sk_|password|secret|token")
+# The same search on ASCII text, lowercased first: a case-insensitive alternation costs
+# 3.4 us a line, this 0.4 (every request writes an access line of four such strings).
+_MAYBE_SENSITIVE_LOWER = re.compile(_MAYBE_SENSITIVE.pattern.removeprefix("(?i)"))
 _SENSITIVE_TEXT = (
     (re.compile(r"(?i)\b(bearer|basic)\s+[\w.~+/=-]+"), r"\1 " + REDACTED),
     (re.compile(r"(://[^/\s:@]+):[^@\s/]+@"), r"\1:" + REDACTED + "@"),
@@ -40,7 +43,10 @@ _SENSITIVE_TEXT = (
 
 def scrub(text: str) -> str:
     """Text with bearer tokens, URL passwords and API keys replaced by `[redacted]`."""
-    if not _MAYBE_SENSITIVE.search(text):
+    if text.isascii():
+        if not _MAYBE_SENSITIVE_LOWER.search(text.lower()):
+            return text
+    elif not _MAYBE_SENSITIVE.search(text):  # (?i) also matches "K" (Kelvin) for "k", ...
         return text
     for pattern, replacement in _SENSITIVE_TEXT:
         text = pattern.sub(replacement, text)
