@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from functions.core.tracing import child_traceparent, continue_trace, current_traceparent
+from functions.core.tracing import (
+    child_traceparent,
+    continue_trace,
+    current_traceparent,
+    event_traceparent,
+)
 
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -43,8 +48,11 @@ def test_a_future_version_with_more_fields_is_continued() -> None:
 
 def test_the_current_trace_is_the_incoming_one_only_inside_the_block() -> None:
     assert current_traceparent() is None
-    with continue_trace(PARENT) as traceparent:
-        assert traceparent == current_traceparent() == PARENT
+    with continue_trace(PARENT):
+        assert current_traceparent() == PARENT
     assert current_traceparent() is None
-    with continue_trace("not a traceparent") as fresh:
-        assert fresh != PARENT and child_traceparent(fresh).split("-")[1] == fresh.split("-")[1]
+    with continue_trace("not a traceparent"):
+        fresh = current_traceparent()
+        assert fresh is not None and fresh != PARENT
+        assert current_traceparent() == fresh  # one new trace for the whole block
+        assert event_traceparent().split("-")[1] == fresh.split("-")[1]

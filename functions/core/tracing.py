@@ -19,7 +19,32 @@ from functions.core import telemetry
 
 # version-traceid-parentid-flags; a future version may append fields after a dash.
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?$")
-_current: ContextVar[str | None] = ContextVar("traceparent", default=None)
+
+
+class _NewTrace:
+    """The trace a request without a valid `traceparent` starts, made when first asked for.
+
+    Most requests emit no event and, with telemetry off, nothing else reads it: two
+    random ids a request (two getrandom calls) would be spent for nothing.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value: str | None = None
+
+    def value(self) -> str:
+        if self._value is None:
+            self._value = child_traceparent(None)
+        return self._value
+
+
+_current: ContextVar[str | _NewTrace | None] = ContextVar("traceparent", default=None)
+
+
+def _in_progress() -> str | None:
+    current = _current.get()
+    return current.value() if isinstance(current, _NewTrace) else current
 
 
 def _parts(traceparent: str | None) -> tuple[str, str] | None:
@@ -44,21 +69,21 @@ def child_traceparent(parent: str | None) -> str:
 
 def current_traceparent() -> str | None:
     """The trace context of the work in progress (None outside a request)."""
-    return telemetry.current_traceparent() or _current.get()
+    return telemetry.current_traceparent() or _in_progress()
 
 
 def event_traceparent() -> str:
     """The `traceparent` for an event created now: the current span's when telemetry keeps
     one (`spans.event_create` around the write), else a new child of the work in progress."""
-    return telemetry.current_traceparent() or child_traceparent(_current.get())
+    return telemetry.current_traceparent() or child_traceparent(_in_progress())
 
 
 @contextmanager
-def continue_trace(incoming: str | None) -> Iterator[str]:
+def continue_trace(incoming: str | None) -> Iterator[None]:
     """Run the block in the incoming trace context, or in a new trace when it is not valid."""
-    traceparent = incoming.strip() if incoming and _parts(incoming) else child_traceparent(None)
-    token = _current.set(traceparent)
+    valid = incoming.strip() if incoming and _parts(incoming) else None
+    token = _current.set(valid if valid is not None else _NewTrace())
     try:
-        yield traceparent
+        yield
     finally:
         _current.reset(token)
