@@ -136,7 +136,9 @@ class Results:
             for e in self.e2e:
                 mcp = e.name.startswith("MCP")
                 slack = e.name.startswith("Slack")
-                open_budget = 60 if mcp else 20
+                # DESIGN §8: REST and MCP have open- and closed-loop budgets; the Slack
+                # acknowledgement has its own, p99 < 200 ms warm, whatever the load shape.
+                open_budget = 200 if slack else 60 if mcp else 20
                 closed_budget = 200 if slack else 400 if mcp else 250
                 ok_open = e.open.p99 < open_budget and not e.open.errors
                 ok_closed = e.closed.p99 < closed_budget and not e.closed.errors
