@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Start-up allocates a lot and frees little: no collections until the function is
     # loaded (functions/main.py freezes what it made and turns the collector back on).
     gc.disable()
+    # The platform installs no pydantic plugin; looking for one reads the entry points of
+    # every installed distribution when the first model is built, in the first request.
+    # An operator who adds one sets PYDANTIC_DISABLE_PLUGINS (even empty) to have it loaded.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     target = os.environ.get("FUNCTION_TARGET", "")
     spec = BY_TARGET.get(target)
     if spec is None:
@@ -52,11 +56,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         serve_wsgi(args)
 
 
-def serve_wsgi(args: list[str]) -> None:
-    """functions-framework's own command, in this process: FUNCTION_TARGET, PORT, THREADS."""
-    from functions_framework._cli import _cli
+def gunicorn_options() -> dict[str, Any]:
+    """What the container's gunicorn needs beyond functions-framework's own settings.
 
-    _cli.main(args=["--source", SOURCE, *args], prog_name="functions-framework")
+    gunicorn ≥ 25 starts a control socket server in the master once the worker is forked:
+    it imports asyncio (~11 ms of CPU, ~1.7 MB) and runs an event loop thread while the worker
+    answers its first request, on the same cores. Nothing in a container uses it (Knative
+    scales by replacing pods, never by `gunicornc`), and its socket would sit at one fixed
+    path per user that every function of a shared host fights over.
+    """
+    from gunicorn.config import KNOWN_SETTINGS
+
+    names = {setting.name for setting in KNOWN_SETTINGS}
+    return {"control_socket_disable": True} if "control_socket_disable" in names else {}
+
+
+def serve_wsgi(args: list[str]) -> None:
+    """functions-framework's own command, in this process: FUNCTION_TARGET, PORT, THREADS.
+
+    Its command line and environment are read by its own click command, and the app and
+    server are made by its own create_app and create_server, as its command does; only
+    gunicorn_options() are added, which its command has no way to pass.
+    """
+    import click
+    from functions_framework import create_app
+    from functions_framework._cli import _cli
+    from functions_framework._http import create_server
+
+    argv = ["--source", SOURCE, *args]
+    try:
+        params = _cli.make_context("functions-framework", argv).params
+    except click.exceptions.Exit as done:  # --help
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    if params["debug"] or params["asgi"]:
+        # Its development server or its ASGI mode: no gunicorn options to add.
+        _cli.main(args=argv, prog_name="functions-framework")
+        return
+    app = create_app(params["target"], params["source"], params["signature_type"])
+    create_server(app, False, **gunicorn_options()).run(params["host"], params["port"])
 
 
 def asgi_app(spec: FunctionSpec) -> ASGIApp:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
+import struct
 import threading
 import uuid
 from collections.abc import Iterator
@@ -324,6 +326,7 @@ def test_connect_kwargs_tcp_url() -> None:
         "database": "todos",
         "host": "db.example.com",
         "port": 6432,
+        "ssl_context": False,
     }
 
 
@@ -333,6 +336,7 @@ def test_connect_kwargs_defaults() -> None:
         "database": "postgres",
         "host": "localhost",
         "port": 5432,
+        "ssl_context": False,
     }
 
 
@@ -342,6 +346,7 @@ def test_connect_kwargs_unix_socket_url() -> None:
         "user": "postgres",
         "database": "todo",
         "unix_sock": "/var/run/postgresql/.s.PGSQL.5432",
+        "ssl_context": False,
     }
     encoded = connect_kwargs("postgresql:///todo?host=%2Ftmp%2FPG%20dir&port=6543&user=me")
     assert encoded["unix_sock"] == "/tmp/PG dir/.s.PGSQL.6543"
@@ -354,12 +359,45 @@ def test_connect_kwargs_query_parameters() -> None:
 
 
 def test_connect_kwargs_tls_modes() -> None:
-    assert "ssl_context" not in connect_kwargs("postgresql://h/db")
-    assert "ssl_context" not in connect_kwargs("postgresql://h/db?sslmode=disable")
+    # False, not absent: pg8000 reads an absent ssl_context as "try TLS first".
+    assert connect_kwargs("postgresql://h/db")["ssl_context"] is False
+    assert connect_kwargs("postgresql://h/db?sslmode=disable")["ssl_context"] is False
     required = connect_kwargs("postgresql://h/db?sslmode=require")["ssl_context"]
-    assert required.verify_mode == ssl.CERT_NONE
+    assert required.verify_mode == ssl.CERT_NONE and not required.check_hostname
+    # No verification, so no CA bundle loaded for it.
+    assert required.cert_store_stats()["x509_ca"] == 0
     full = connect_kwargs("postgresql://h/db?sslmode=verify-full")["ssl_context"]
     assert full.verify_mode == ssl.CERT_REQUIRED and full.check_hostname
+
+
+def _first_message(url_query: str) -> bytes:
+    """The first 8 bytes a Database connecting with `?url_query` sends to a listening socket."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        received: list[bytes] = []
+
+        def accept() -> None:
+            conn, _ = server.accept()
+            with conn:
+                received.append(conn.recv(8))  # then closed: the client's connect fails
+
+        thread = threading.Thread(target=accept)
+        thread.start()
+        database = Database(f"postgresql://u@127.0.0.1:{port}/db?{url_query}")
+        with pytest.raises(Unavailable):
+            database.ping()
+        thread.join(5)
+    return received[0]
+
+
+def test_sslmode_disable_sends_no_tls_request() -> None:
+    # Int32 length, then the SSLRequest code 80877103 or the protocol version 3.0.
+    ssl_request = struct.pack("!ii", 8, 80877103)
+    assert _first_message("sslmode=disable")[4:] == struct.pack("!i", 196608)
+    assert _first_message("")[4:] == struct.pack("!i", 196608)
+    assert _first_message("sslmode=require") == ssl_request
 
 
 def test_connect_kwargs_rejects_other_schemes() -> None:
