@@ -14,6 +14,8 @@ from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
+from events.patterns import OWNER_PATTERN
+
 
 def _storable(value: str) -> str:
     # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded as UTF-8.
@@ -56,9 +58,7 @@ Tags = Annotated[
     list[Tag], Field(max_length=20, description="Up to 20 tags, each 1–64 non-space characters.")
 ]
 
-# Who a todo belongs to: 1–200 characters, no control characters (an API token's owner,
-# or `slack:<team>:<user>`). functions.core.auth checks owners with the same pattern.
-OWNER_PATTERN = r"^[^\x00-\x1f\x7f]{1,200}$"
+# Who a todo belongs to (events.patterns): functions.core.auth checks owners with it too.
 Owner = Annotated[str, Field(pattern=OWNER_PATTERN, description="The todo's owner.")]
 
 MAX_NUMBER = 2**31 - 1

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from events.fields import OWNER_PATTERN
+from events.patterns import OWNER_PATTERN
 from functions.core.db import Database
 from functions.core.errors import BadRequest, FieldError, Forbidden, Unauthorized
 

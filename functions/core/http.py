@@ -16,7 +16,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
-from pydantic import BaseModel, ValidationError
 
 from functions.core import metrics, telemetry
 from functions.core.auth import Principal, authenticate
@@ -40,10 +39,14 @@ from functions.core.tracing import continue_trace
 from functions.registry import BY_NAME, FunctionSpec, Route
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
     from functions.core.consumer import EventConsumer
     from functions.core.outbox import Outbox
 
-M = TypeVar("M", bound=BaseModel)
+# pydantic is imported by the functions whose bodies or queries are models, not here:
+# todo-get answers without it (a cold start pays ~75 ms to import it).
+M = TypeVar("M", bound="BaseModel")
 log = logging.getLogger("todo_platform.http")
 access = logging.getLogger("todo_platform.access")
 
@@ -97,6 +100,8 @@ class Call:
         data = request.stream.read(MAX_BODY_BYTES + 1)
         if len(data) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request bodies are limited to {MAX_BODY_BYTES} bytes")
+        from pydantic import ValidationError
+
         mimetype = request.mimetype
         if mimetype != JSON and not mimetype.endswith("+json"):
             raise UnsupportedMediaType(
@@ -116,6 +121,8 @@ class Call:
 
     def query(self, model: type[M]) -> M:
         """The query string validated as model; repeated or unknown parameters are a 400."""
+        from pydantic import ValidationError
+
         args = self.request.args
         values: dict[str, str] = {}
         for name in args:
@@ -137,11 +144,8 @@ def json_response(
     status: int = 200,
     headers: Mapping[str, str] | None = None,
 ) -> flask.Response:
-    body = (
-        payload.model_dump_json()
-        if isinstance(payload, BaseModel)
-        else json.dumps(payload, separators=(",", ":"))
-    )
+    dump = getattr(payload, "model_dump_json", None)  # a BaseModel
+    body = dump() if dump is not None else json.dumps(payload, separators=(",", ":"))
     return flask.Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
@@ -11,15 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The field types are shared with the event catalog, which must not import functions.
 from events.fields import DateTime, Notes, Priority, Status, Tag, Tags, Text, Title
+from functions.core.todo_rules import Sort
 
-
-class Sort(StrEnum):
-    created = "created"
-    created_desc = "-created"
-    due = "due"
-    due_desc = "-due"
-    priority = "priority"
-    priority_desc = "-priority"
+__all__ = ["Sort"]  # defined with its keys in todo_rules, which needs no pydantic
 
 
 # Every model here builds its validator on first use, not at import: a function pays only

@@ -18,7 +18,6 @@ from functions.core.errors import (
     NotFound,
     ValidationFailed,
 )
-from functions.core.models import ListQuery, Status, Todo, TodoCreate, TodoPatch
 from functions.core.todo_rules import (
     SORT_KEYS,
     TodoRef,
@@ -28,6 +27,7 @@ from functions.core.todo_rules import (
 )
 
 if TYPE_CHECKING:
+    from functions.core.models import ListQuery, Status, Todo, TodoCreate, TodoPatch
     from functions.core.outbox import Outbox
 
 COLUMNS = (
@@ -83,6 +83,9 @@ def _facts() -> ModuleType:
 
 
 def _todo(row: dict[str, Any]) -> Todo:
+    # Imported here: todo-get sends PostgreSQL's JSON (get_todo_json) and never loads pydantic.
+    from functions.core.models import Todo
+
     return Todo.model_validate(row)
 
 
@@ -193,6 +196,8 @@ def create_todo(
                     "this Idempotency-Key was used with a different body",
                     errors=[FieldError("Idempotency-Key", "already used with another body")],
                 )
+            from functions.core.models import Todo
+
             return Todo.model_validate_json(stored["response_body"]), True
         todo = _create(conn, owner, data, outbox)
         conn.execute(
