@@ -58,10 +58,15 @@ def sensitive_key(key: str) -> bool:
     return bool(_SENSITIVE_KEY.search(key))
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def redact(value: Any, key: str = "") -> Any:
     """A value safe to log: sensitive keys' values replaced, strings scrubbed, recursively."""
     if key and sensitive_key(key):
         return REDACTED
+    if type(value) in _PLAIN:  # a status, a duration: no Mapping check (an ABC, slow)
+        return value
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, Mapping):
