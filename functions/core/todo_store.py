@@ -348,7 +348,6 @@ def _page(
 ) -> tuple[list[dict[str, Any]], str | None]:
     key = SORT_KEYS[query.sort]
     signing_key = cursor_key(db)
-    scope = _scope_of(owner, query)
     conditions = ["owner = :owner"]
     params: dict[str, Any] = {"owner": owner, "limit": query.limit + 1}
     if query.status is not None:
@@ -375,7 +374,7 @@ def _page(
             raise BadRequest("the cursor is not valid", errors=[error]) from None
         values = position.get("k")
         if (
-            position.get("s") != scope
+            position.get("s") != _scope_of(owner, query)
             or not isinstance(values, list)
             or len(values) != len(key.columns)
         ):
@@ -402,7 +401,7 @@ def _page(
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         last = rows[-1]
-        next_cursor = encode_cursor(
-            signing_key, {"s": scope, "k": [last[f"k{i}"] for i in range(len(key.columns))]}
-        )
+        # The scope (a hash of the filters) is made only when a cursor is read or written.
+        position = [last[f"k{i}"] for i in range(len(key.columns))]
+        next_cursor = encode_cursor(signing_key, {"s": _scope_of(owner, query), "k": position})
     return rows, next_cursor
