@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     import uvicorn
 
 SOURCE = str(Path(__file__).with_name("main.py"))
+# uvicorn's own default, named: the local gateway reuses a kept-alive connection to an
+# ASGI function only well within it (functions/platform/asgi_proxy.py).
+KEEP_ALIVE_SECONDS = 5
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
     Awaitable[None],
@@ -122,6 +125,7 @@ def uvicorn_server(app: ASGIApp, *, host: str = "0.0.0.0", port: int = 8080) -> 
         # Knative's queue-proxy (on 127.0.0.1) sets X-Forwarded-Proto; uvicorn trusts it there.
         proxy_headers=True,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     return uvicorn.Server(config)
 

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 import requests
 
-from functions.core.auth import READ, WRITE, create_token
+from functions.core.auth import (
+    READ,
+    SCOPES,
+    WRITE,
+    Principal,
+    authenticate,
+    create_token,
+    known_principal,
+)
 from functions.core.db import Database
 from tests.conftest import INTERNAL_TOKEN, TOKEN_CACHE_SECONDS, Owner
 from tests.helpers import TODOS, create, ids, problem, rows_of
@@ -107,6 +115,21 @@ def test_an_unknown_token_is_never_remembered(api: Api, db: Database, alice: Own
         )
     )
     assert api.get(TODOS, token=unknown).status_code == 200  # at once, not after the cache
+
+
+def test_only_the_service_credential_and_accepted_tokens_are_known_without_the_database(
+    db: Database, alice: Owner
+) -> None:
+    """What the mcp gate answers on its event loop; everything else goes to PostgreSQL."""
+    token = create_token(db, alice.name, [READ])
+    headers = {"Authorization": f"Bearer {token}"}
+    assert known_principal(headers, INTERNAL_TOKEN, TOKEN_CACHE_SECONDS) is None
+    accepted = authenticate(db, headers, INTERNAL_TOKEN, TOKEN_CACHE_SECONDS)
+    assert accepted == Principal(alice.name, frozenset({READ}))
+    assert known_principal(headers, INTERNAL_TOKEN, TOKEN_CACHE_SECONDS) == accepted
+    assert known_principal(headers, INTERNAL_TOKEN, 0) is None  # no cache: always asked
+    internal = {"Authorization": f"Bearer {INTERNAL_TOKEN}", "X-Todo-Owner": alice.name}
+    assert known_principal(internal, INTERNAL_TOKEN, 0) == Principal(alice.name, frozenset(SCOPES))
 
 
 def test_read_only_token_gets_403_on_every_write(api: Api, db: Database, alice: Owner) -> None:

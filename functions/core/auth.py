@@ -120,13 +120,15 @@ class TokenCache:
 _accepted = TokenCache()
 
 
-def authenticate(
-    db: Database,
-    headers: Mapping[str, str],
-    internal_token: str | None,
-    cache_seconds: float = 0,
-) -> Principal:
-    """Check the bearer token before anything else is read; 401 when missing or unknown."""
+def known_principal(
+    headers: Mapping[str, str], internal_token: str | None, cache_seconds: float = 0
+) -> Principal | None:
+    """The caller if that needs no database: the service credential, or a token accepted
+    within `cache_seconds`; None when PostgreSQL must be asked (`authenticate`).
+
+    An async server checks here first on its event loop and sends only the rest to a
+    thread: a hop per request costs more than this whole check.
+    """
     token = bearer_token(headers)
     if internal_token and hmac.compare_digest(token.encode(), internal_token.encode()):
         owner = headers.get(ACTING_OWNER_HEADER, "")
@@ -138,10 +140,20 @@ def authenticate(
                 errors=[FieldError(ACTING_OWNER_HEADER, str(exc))],
             ) from None
         return Principal(owner, frozenset(SCOPES))
-    token_hash = hash_token(token)
-    principal = _accepted.get(token_hash) if cache_seconds > 0 else None
+    return _accepted.get(hash_token(token)) if cache_seconds > 0 else None
+
+
+def authenticate(
+    db: Database,
+    headers: Mapping[str, str],
+    internal_token: str | None,
+    cache_seconds: float = 0,
+) -> Principal:
+    """Check the bearer token before anything else is read; 401 when missing or unknown."""
+    principal = known_principal(headers, internal_token, cache_seconds)
     if principal is not None:
         return principal
+    token_hash = hash_token(bearer_token(headers))
     row = db.read(
         lambda c: c.one(
             "SELECT owner, scopes FROM api_tokens WHERE token_hash = :h AND revoked_at IS NULL",

@@ -18,7 +18,7 @@ from typing import Any
 import anyio.to_thread
 from starlette.datastructures import Headers
 
-from functions.core.auth import SCOPES, Principal, authenticate
+from functions.core.auth import SCOPES, Principal, authenticate, known_principal
 from functions.core.db import database
 from functions.core.errors import (
     Forbidden,
@@ -62,11 +62,14 @@ class Gate:
         settings: McpSettings,
         tool_scopes: Mapping[str, str],
         authenticate_headers: Callable[[Headers], Principal] | None = None,
+        known_headers: Callable[[Headers], Principal | None] | None = None,
     ) -> None:
         self.mcp_app = mcp_app
         self.settings = settings
         self.tool_scopes = tool_scopes
         self.authenticate = authenticate_headers or _authenticate
+        # No I/O: answered on the event loop; only what needs PostgreSQL goes to a thread.
+        self.known = known_headers or (_known if authenticate_headers is None else _unknown)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -143,7 +146,10 @@ class Gate:
 
     async def _principal(self, headers: Headers, resource: str) -> Principal:
         try:
-            return await anyio.to_thread.run_sync(self.authenticate, headers)
+            principal = self.known(headers)
+            if principal is None:
+                principal = await anyio.to_thread.run_sync(self.authenticate, headers)
+            return principal
         except Unauthorized as error:
             # The platform's challenge, plus where to learn how to get a token (RFC 9728 §5.1).
             challenge = error.headers.get("WWW-Authenticate", "Bearer")
@@ -182,6 +188,18 @@ def _authenticate(headers: Headers) -> Principal:
 
     config = settings()
     return authenticate(database(), headers, config.internal_token, config.token_cache_seconds)
+
+
+def _known(headers: Headers) -> Principal | None:
+    from functions.core.settings import settings
+
+    config = settings()
+    return known_principal(headers, config.internal_token, config.token_cache_seconds)
+
+
+def _unknown(headers: Headers) -> None:
+    """With a custom authenticate_headers, every request is its to judge."""
+    return None
 
 
 async def _read_body(receive: Receive, headers: Headers) -> bytes:

@@ -1,4 +1,4 @@
-"""The tools' way to the todo functions: REST over HTTP, as the caller, on one shared session.
+"""The tools' way to the todo functions: REST over HTTP, as the caller, on kept-alive connections.
 
 Every call carries the internal service credential and `X-Todo-Owner: <caller>`
 (functions/core/auth.py honours that header only with the credential), plus the
@@ -9,32 +9,30 @@ request; tools, resources and prompts all run inside it.
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
 import threading
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from urllib.parse import urlencode
 
 from functions.core import spans
 from functions.core.auth import ACTING_OWNER_HEADER
 from functions.core.routing import Router
+from functions.mcp_server.http_pool import HttpPool
 
 log = logging.getLogger("todo_platform.mcp.todo_api")
 
 # Connect, read: a scaled-to-zero todo function may need a few seconds to answer at first.
-TIMEOUT = (3.05, 25.0)
+CONNECT_TIMEOUT, READ_TIMEOUT = 3.05, 25.0
 POOL_SIZE = 32
 # A server may close an idle kept-alive connection just as a request goes out on it
 # (RFC 9112 §9.3.1; gunicorn does after its keepalive timeout). A read is then sent once
-# more, on a new connection; a write never is, as the server may have acted on it.
-RETRY_READS = Retry(
-    total=1, connect=0, read=1, status=0, redirect=0, other=0, allowed_methods={"GET", "HEAD"}
-)
+# more, on a new connection; a write never is, as the server may have acted on it
+# (http_pool.py).
 
 
 @dataclass(frozen=True)
@@ -62,29 +60,13 @@ class TodoApiError(Exception):
 
 
 class TodoApi:
-    """REST calls to the todo functions, through one lazily created, thread-safe session."""
+    """REST calls to the todo functions, over one thread-safe pool of kept-alive connections."""
 
     def __init__(self, base_url: str, internal_token: str) -> None:
         self.base_url = base_url.rstrip("/")
         self._internal_token = internal_token
-        self._session: requests.Session | None = None
-        self._lock = threading.Lock()
+        self._pool = HttpPool(POOL_SIZE, CONNECT_TIMEOUT, READ_TIMEOUT)
         self._router: Router[str] | None = None
-
-    def session(self) -> requests.Session:
-        session = self._session
-        if session is None:
-            with self._lock:
-                session = self._session
-                if session is None:
-                    session = requests.Session()
-                    adapter = HTTPAdapter(
-                        pool_connections=8, pool_maxsize=POOL_SIZE, max_retries=RETRY_READS
-                    )
-                    session.mount("http://", adapter)
-                    session.mount("https://", adapter)
-                    self._session = session
-        return session
 
     def url(self, method: str, path: str) -> str:
         """The URL of path; `{function}` in the base becomes the name of the route's function."""
@@ -130,36 +112,33 @@ class TodoApi:
         }
         if version is not None:
             headers["If-Match"] = f'"{version}"'
+        payload: bytes | None = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body, allow_nan=False).encode()
         url = self.url(method, path)
+        # The span names the URL without its query, as before (a search's words stay out).
+        query = "?" + urlencode(params, doseq=True) if params else ""
         # With telemetry on, the client span's context replaces the caller's traceparent.
         with spans.http_client(method, url, headers) as span:
             try:
-                response = self.session().request(
-                    method,
-                    url,
-                    params=params,
-                    json=body,
-                    headers=headers,
-                    timeout=TIMEOUT,
-                    allow_redirects=False,
-                )
-            except requests.RequestException as exc:
+                status, answer = self._pool.request(method, url + query, payload, headers)
+            except (OSError, http.client.HTTPException) as exc:
                 log.warning("todo API call %s %s failed: %s", method, path, type(exc).__name__)
                 raise TodoApiError(
                     503, "the todo service did not answer; try again shortly"
                 ) from None
-            span.set(spans.STATUS, response.status_code)
-        if response.status_code == 204:
+            span.set(spans.STATUS, status)
+        if status == 204:
             return None
-        if 200 <= response.status_code < 300:
-            return response.json()
-        raise _problem(method, path, response)
+        if 200 <= status < 300:
+            return json.loads(answer)
+        raise _problem(method, path, status, answer)
 
 
-def _problem(method: str, path: str, response: requests.Response) -> TodoApiError:
-    status = response.status_code
+def _problem(method: str, path: str, status: int, answer: bytes) -> TodoApiError:
     try:
-        problem = response.json()
+        problem = json.loads(answer)
     except ValueError:
         problem = {}
     if not isinstance(problem, dict):

@@ -6,6 +6,11 @@ container runs it: its app under uvicorn (functions/serve.py), here in a thread 
 the gateway's worker on a socket bound to 127.0.0.1:0, and the gateway streams each
 request and answer through.
 
+Connections to uvicorn are kept alive and reused (a new one per request cost a
+connect, an accept and a fresh HTTP parser on both sides of every MCP call), but only
+while idle for less than half uvicorn's keep-alive timeout, so uvicorn never closes
+one just as a request goes out on it.
+
 Each proxied request holds a gateway thread while it runs, and the MCP tools call
 back into the gateway for REST. So at most SLOTS requests are proxied at once, the
 gateway has SLOTS threads beyond THREADS (server.py), and REST always finds a free
@@ -25,6 +30,7 @@ from typing import Any
 from urllib.parse import quote
 
 from functions.registry import FUNCTIONS, FunctionSpec
+from functions.serve import KEEP_ALIVE_SECONDS
 
 log = logging.getLogger("todo_platform.gateway")
 
@@ -34,6 +40,7 @@ SLOTS = 128
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 5.0
 UPSTREAM_TIMEOUT = 120.0
+REUSE_WITHIN = KEEP_ALIVE_SECONDS / 2  # seconds idle after which a connection is dropped
 CHUNK = 64 * 1024
 # Per connection (RFC 9110 §7.6.1), or set again by gunicorn for its own answer.
 HOP_BY_HOP = {
@@ -77,11 +84,15 @@ class AsgiBackend:
 
         self.name = spec.name
         app = asgi_app(spec)  # a missing setting fails here, and the gateway reports it
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets that say so, and
+        # without it uvicorn's answer body waits for our delayed ACK of its headers
+        # (40 ms) on every reused connection.
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.bind(("127.0.0.1", 0))
         self.port = listener.getsockname()[1]
         self.server = uvicorn_server(app, host="127.0.0.1", port=self.port)
         self.slots = threading.BoundedSemaphore(SLOTS)
+        self.idle = IdleConnections(self.port)
         self.thread = threading.Thread(
             target=self.server.run,
             kwargs={"sockets": [listener]},
@@ -99,18 +110,20 @@ class AsgiBackend:
 
     def stop(self) -> None:
         """Let uvicorn finish its lifespan and close its loop, which ends the loop's threads."""
+        self.idle.close()
         self.server.should_exit = True
         self.thread.join(STOP_TIMEOUT)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if not self.slots.acquire(blocking=False):
             return _busy(self.name, environ, start_response)
+        connection = self.idle.take()
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", self.port, UPSTREAM_TIMEOUT)
             response = _forward(connection, environ)
             headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
             start_response(f"{response.status} {response.reason}", headers)
         except BaseException:
+            connection.close()
             self.slots.release()
             raise
         return self._stream(connection, response)
@@ -118,12 +131,73 @@ class AsgiBackend:
     def _stream(
         self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse
     ) -> Iterator[bytes]:
+        complete = False
         try:
             while chunk := response.read1(CHUNK):
                 yield chunk
+            # read1 stops at Content-Length without marking the answer done, and a
+            # connection takes no new request until it is: close the answer (not the socket).
+            complete = not response.length
+            response.close()
         finally:
-            connection.close()
+            # Reused only when the answer was read to its end and uvicorn keeps the
+            # connection; a client gone mid-answer leaves it unusable.
+            if complete and not response.will_close:
+                self.idle.give(connection)
+            else:
+                connection.close()
             self.slots.release()
+
+
+class _NoDelayConnection(http.client.HTTPConnection):
+    """Sends without Nagle's delay: http.client writes a request's headers and its body
+    apart, and on a reused connection the body would wait for the peer's delayed ACK
+    of the headers (40 ms on Linux) before it went out."""
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class IdleConnections:
+    """Kept-alive connections to one local uvicorn, the most recently used first."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self._idle: list[tuple[float, http.client.HTTPConnection]] = []
+        self._lock = threading.Lock()
+
+    def take(self) -> http.client.HTTPConnection:
+        """The most recently used idle connection if young enough, else a new one.
+
+        The rest are older still, so when that one is too old they all are.
+        """
+        stale: list[tuple[float, http.client.HTTPConnection]] = []
+        with self._lock:
+            if self._idle and time.monotonic() - self._idle[-1][0] < REUSE_WITHIN:
+                return self._idle.pop()[1]
+            stale, self._idle = self._idle, []
+        for _, connection in stale:
+            connection.close()
+        # Connects on first use, in the request's own thread.
+        return _NoDelayConnection("127.0.0.1", self.port, UPSTREAM_TIMEOUT)
+
+    def give(self, connection: http.client.HTTPConnection) -> None:
+        now = time.monotonic()
+        stale: list[tuple[float, http.client.HTTPConnection]] = []
+        with self._lock:
+            # The oldest first: those left over after a burst are closed, not kept forever.
+            while self._idle and now - self._idle[0][0] >= REUSE_WITHIN:
+                stale.append(self._idle.pop(0))
+            self._idle.append((now, connection))
+        for _, old in stale:
+            old.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for _, connection in idle:
+            connection.close()
 
 
 def _forward(
