@@ -28,29 +28,28 @@ _CLOSED_UNDER_US = (
 _RETRIED_METHODS = frozenset({"GET", "HEAD"})
 
 
-class _Connection(http.client.HTTPConnection):
+class _Timeouts:
     """Connects within `connect_timeout`, then waits up to `read_timeout` for each read;
     writes go out at once (no Nagle delay between a request's headers and its body)."""
 
+    sock: socket.socket
+
     def __init__(self, host: str, port: int | None, connect_timeout: float, read_timeout: float):
-        super().__init__(host, port, timeout=connect_timeout)
+        super().__init__(host, port, timeout=connect_timeout)  # type: ignore[call-arg]
         self.read_timeout = read_timeout
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.settimeout(self.read_timeout)
 
 
-class _TLSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int | None, connect_timeout: float, read_timeout: float):
-        super().__init__(host, port, timeout=connect_timeout)
-        self.read_timeout = read_timeout
+class _Connection(_Timeouts, http.client.HTTPConnection):
+    pass
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self.read_timeout)
+
+class _TLSConnection(_Timeouts, http.client.HTTPSConnection):
+    pass
 
 
 def _dropped(connection: http.client.HTTPConnection) -> bool:
