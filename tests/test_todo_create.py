@@ -176,3 +176,21 @@ def test_invalid_idempotency_key_is_400(api: Api, db: Database, alice: Owner) ->
         problem(response, 400, "Idempotency-Key")
     assert _post_raw(api, alice, '{"title": "t"}', "x" * 255).status_code == 201
     assert count_of(db, alice) == 1
+
+
+NULL_LIKE_TAGS = ["nULL", "null", "NULL", 'q"b', "b\\s", "{x,y}"]
+
+
+def test_tags_that_spell_null_or_need_quoting_are_kept_as_given(
+    api: Api, db: Database, alice: Owner
+) -> None:
+    """An array literal reads an unquoted `null` in any case as NULL; each tag is quoted."""
+    todo = create(api, alice, title="t", tags=NULL_LIKE_TAGS)
+    assert todo["tags"] == NULL_LIKE_TAGS
+    stored = db.read(lambda c: c.one("SELECT tags FROM todos WHERE id = :id", id=todo["id"]))
+    assert stored is not None and stored["tags"] == NULL_LIKE_TAGS
+    patched = api.patch(
+        f"{TODOS}/{todo['id']}", json={"tags": list(reversed(NULL_LIKE_TAGS))}, token=alice.token
+    )
+    assert patched.status_code == 200
+    assert patched.json()["tags"] == list(reversed(NULL_LIKE_TAGS))

@@ -135,6 +135,20 @@ def span_attributes(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {"db.system.name": "postgresql", "db.namespace": kwargs.get("database")}
 
 
+def text_array(values: list[Any] | tuple[Any, ...]) -> str:
+    """A PostgreSQL array literal of text in which every element is quoted.
+
+    pg8000 quotes an element only when it must, and takes "NULL" to need it but not
+    "null" or "nULL", which PostgreSQL reads, unquoted, as a NULL element: a tag
+    "nULL" became a NULL in todos.tags (found by tests/test_bad_input.py's fuzzing).
+    Send it with `CAST(:name AS text[])`.
+    """
+    quoted = (
+        '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values
+    )
+    return "{" + ",".join(quoted) + "}"
+
+
 class Connection:
     """A thin wrapper over a pg8000 native connection that returns rows as dicts.
 
@@ -163,6 +177,9 @@ class Connection:
 
     def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[Any], Any, int]:
         """(rows, column descriptions, row count) of one statement."""
+        for name, value in params.items():
+            if isinstance(value, list | tuple):
+                params[name] = text_array(value)
         with spans.sql(sql, self.attributes) as span:
             try:
                 statement = self._prepared.get(sql)
