@@ -143,9 +143,7 @@ def text_array(values: list[Any] | tuple[Any, ...]) -> str:
     "nULL" became a NULL in todos.tags (found by tests/test_bad_input.py's fuzzing).
     Send it with `CAST(:name AS text[])`.
     """
-    quoted = (
-        '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values
-    )
+    quoted = ('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
     return "{" + ",".join(quoted) + "}"
 
 
