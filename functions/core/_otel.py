@@ -242,7 +242,7 @@ class Backend:
 
     def _current(self, service: str | None = None) -> _Service:
         pipelines = self._pipelines or self._here()
-        name = service or _service.get() or (self.names[0] if self.names else SCOPE)
+        name = service or self.current_service() or SCOPE
         return pipelines.services.get(name) or pipelines.service(name)
 
     def span(
@@ -279,8 +279,7 @@ class Backend:
     def record(self, instrument: Instrument, value: float, attributes: Attributes | None) -> None:
         aggregator = (self._pipelines or self._here()).metrics
         if aggregator is not None:
-            name = _service.get() or (self.names[0] if self.names else SCOPE)
-            aggregator.record(name, instrument, value, attributes)
+            aggregator.record(self.current_service() or SCOPE, instrument, value, attributes)
 
     def ready(self) -> None:
         if self._ready_in == os.getpid():

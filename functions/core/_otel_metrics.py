@@ -46,21 +46,9 @@ CUMULATIVE = AggregationTemporality.CUMULATIVE
 _Key = tuple[str, str, tuple[Any, ...]]
 
 
-class _Counter:
-    __slots__ = ("start", "total")
-
-    def __init__(self, start: int) -> None:
-        self.start = start
-        self.total = 0.0
-
-    def add(self, value: float) -> None:
-        self.total += value
-
-    def point(self, attributes: Attributes, now: int) -> NumberDataPoint:
-        return NumberDataPoint(attributes, self.start, now, self.total)
-
-
 class _Gauge:
+    """The last value set."""
+
     __slots__ = ("start", "value")
 
     def __init__(self, start: int) -> None:
@@ -72,6 +60,15 @@ class _Gauge:
 
     def point(self, attributes: Attributes, now: int) -> NumberDataPoint:
         return NumberDataPoint(attributes, self.start, now, self.value)
+
+
+class _Counter(_Gauge):
+    """The sum of every value added since the start."""
+
+    __slots__ = ()
+
+    def add(self, value: float) -> None:
+        self.value += value
 
 
 class _Histogram:
