@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 import pytest
 
 from functions.core.db import Connection, Database
-from functions.core.models import ListQuery, Sort
+from functions.core.models import ListQuery
+from functions.core.todo_rules import Sort
 from functions.core.todo_store import list_todos
 from tests.conftest import Owner
 from tests.helpers import TODOS, create, ids, problem

@@ -7,10 +7,10 @@ import uuid
 import pytest
 
 from functions.core.errors import BadRequest, PreconditionFailed
-from functions.core.models import Sort
 from functions.core.todo_rules import (
     MAX_NUMBER,
     SORT_KEYS,
+    Sort,
     TodoRef,
     check_version,
     etag,

@@ -10,10 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # The field types are shared with the event catalog, which must not import functions.
 from events.fields import DateTime, Notes, Priority, Status, Tag, Tags, Text, Title
-from functions.core.todo_rules import Sort
-
-__all__ = ["Sort"]  # defined with its keys in todo_rules, which needs no pydantic
-
+from functions.core.todo_rules import Sort  # with its keys there, where no pydantic is needed
 
 # Every model here builds its validator on first use, not at import: a function pays only
 # for the models it uses (todo-get never builds TodoCreate), and cold start is a feature.
