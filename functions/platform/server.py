@@ -29,6 +29,7 @@ from typing import Any
 import gunicorn.app.base
 
 from functions.platform.asgi_proxy import extra_threads, stop_all
+from functions.serve import gunicorn_options
 
 log = logging.getLogger("todo_platform.server")
 
@@ -84,12 +85,10 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         super().__init__()
 
     def load_config(self) -> None:
-        for key, value in self.options.items():
+        # gunicorn_options(): no control socket, as in every function's container (two
+        # platforms, or the tests, would also fight over its one path per user).
+        for key, value in {**self.options, **gunicorn_options()}.items():
             self.cfg.set(key, value)
-        # gunicorn ≥ 25 opens a control socket at one fixed path per user, which two
-        # platforms (or the tests) would fight over; nothing here uses it.
-        if "control_socket_disable" in self.cfg.settings:
-            self.cfg.set("control_socket_disable", True)
 
     def _when_ready(self, arbiter: Any) -> None:
         # In the master, after binding and before the worker forks: what it sets, the worker has.
