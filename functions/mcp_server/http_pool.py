@@ -44,8 +44,8 @@ class _Timeouts:
         self.sock.settimeout(self.read_timeout)
 
 
-class _Connection(_Timeouts, http.client.HTTPConnection):
-    pass
+class Connection(_Timeouts, http.client.HTTPConnection):
+    """Plain HTTP; the local gateway's proxy to an ASGI function uses it too."""
 
 
 class _TLSConnection(_Timeouts, http.client.HTTPSConnection):
@@ -138,5 +138,5 @@ class HttpPool:
     def _new(self, origin: tuple[str, str]) -> http.client.HTTPConnection:
         scheme, netloc = origin
         parts = urlsplit(f"{scheme}://{netloc}")
-        kind = _TLSConnection if scheme == "https" else _Connection
+        kind = _TLSConnection if scheme == "https" else Connection
         return kind(parts.hostname or "", parts.port, self.connect_timeout, self.read_timeout)

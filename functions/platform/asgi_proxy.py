@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
+from functions.mcp_server.http_pool import Connection
 from functions.registry import FUNCTIONS, FunctionSpec
 from functions.serve import KEEP_ALIVE_SECONDS
 
@@ -149,16 +150,6 @@ class AsgiBackend:
             self.slots.release()
 
 
-class _NoDelayConnection(http.client.HTTPConnection):
-    """Sends without Nagle's delay: http.client writes a request's headers and its body
-    apart, and on a reused connection the body would wait for the peer's delayed ACK
-    of the headers (40 ms on Linux) before it went out."""
-
-    def connect(self) -> None:
-        super().connect()
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 class IdleConnections:
     """Kept-alive connections to one local uvicorn, the most recently used first."""
 
@@ -179,8 +170,10 @@ class IdleConnections:
             stale, self._idle = self._idle, []
         for _, connection in stale:
             connection.close()
-        # Connects on first use, in the request's own thread.
-        return _NoDelayConnection("127.0.0.1", self.port, UPSTREAM_TIMEOUT)
+        # Connects on first use, in the request's own thread; without Nagle's delay, or on a
+        # reused connection a request's body would wait for uvicorn's delayed ACK of its
+        # headers (40 ms), as http.client writes them apart.
+        return Connection("127.0.0.1", self.port, UPSTREAM_TIMEOUT, UPSTREAM_TIMEOUT)
 
     def give(self, connection: http.client.HTTPConnection) -> None:
         now = time.monotonic()
