@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,9 +45,8 @@ TIMES = [
 
 
 @pytest.fixture
-def owner(db: Database) -> Iterator[str]:
-    name = f"json-{uuid.uuid4().hex[:12]}"
-    yield name
+def owner() -> str:
+    return f"json-{uuid.uuid4().hex[:12]}"
 
 
 def _todo(db: Database, owner: str, **columns: Any) -> int:
@@ -82,14 +80,8 @@ def test_text_is_escaped_as_pydantic_escapes_it(db: Database, owner: str, title:
 def test_times_are_written_as_pydantic_writes_them(
     db: Database, owner: str, moment: datetime | None
 ) -> None:
-    number = _todo(db, owner, due_at=moment, completed_at=moment)
-    _same(db, owner, number)
-    if moment is not None:
-        body, _ = db.read(lambda c: get_todo_json(c, owner, TodoRef(number=number)))
-        model = db.read(lambda c: get_todo(c, owner, TodoRef(number=number)))
-        # Text for text: a client comparing strings sees no difference either.
-        expected = json.loads(model.model_dump_json())["due_at"]
-        assert json.loads(body)["due_at"] == expected
+    # Times are strings in both, so _same compares them text for text.
+    _same(db, owner, _todo(db, owner, due_at=moment, completed_at=moment))
 
 
 def test_a_completed_todo_with_priority_and_no_tags(db: Database, owner: str) -> None:
