@@ -29,6 +29,7 @@ from functions.core.errors import (
 from functions.core.http import health, problem_response
 from functions.core.routing import Router
 from functions.core.settings import ConfigError
+from functions.platform.turns import Turns
 from functions.registry import FUNCTIONS, FunctionSpec
 
 log = logging.getLogger("todo_platform.gateway")
@@ -67,7 +68,7 @@ class Gateway:
         # The gateway has many more threads (asgi_proxy.py's slots); a hundred requests
         # running at once in one interpreter take turns on the GIL in no fair order, and
         # the unlucky ones wait far longer than the rest. Waiting here is in arrival order.
-        self._turns = threading.Semaphore(threads)
+        self._turns = Turns(threads)
 
     def app(self, name: str) -> WSGIApp:
         """The function's functions-framework app, created once, exactly as its container does."""
