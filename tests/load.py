@@ -56,7 +56,8 @@ class LoadClient(threading.Thread):
         try:
             response = send()
         except requests.RequestException as exc:
-            stats.errors[type(exc).__name__] += 1
+            # The message too: "RemoteDisconnected" and "ReadTimeout" call for different fixes.
+            stats.errors[f"{type(exc).__name__}: {exc}"[:300]] += 1
             return None
         stats.seconds.append(time.perf_counter() - started)
         stats.statuses[response.status_code] += 1

@@ -13,21 +13,36 @@ threads of its own, as in the cluster, where the broker and each function are
 separate servers. On the one public listener, a create under 100 clients would
 hold its thread while its publish waited for a free one behind the clients'
 requests: a convoy that turned 10 ms creates into seconds.
+
+Several workers (WEB_CONCURRENCY, default one per CPU up to MAX_WORKERS) share the
+public listener: one interpreter holds one GIL, and a single worker could use one
+core however many the machine has. The event router keeps its deliveries and
+dead letters in memory and its schedules must fire once, so exactly one worker, the
+one holding the router lock (`flock`, released by the kernel when that worker dies,
+so its replacement takes over), runs it and serves the internal listener, which
+the master binds before forking so every worker knows K_SINK. The other workers
+pass `/broker…` on to it (BrokerProxy).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import http.client
 import json
 import logging
 import os
+import socket
 import sys
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import gunicorn.app.base
 
+from events.envelope import MAX_EVENT_BYTES
 from functions.platform.asgi_proxy import extra_threads, stop_all
 from functions.serve import gunicorn_options
 
@@ -43,8 +58,30 @@ RELOAD_EXTRA_FILES = (
 )
 
 
+# Each worker imports every function it serves (~55 MB); past four, a laptop gains little.
+MAX_WORKERS = 4
+BROKER_TIMEOUT = 30.0
+KEEPALIVE_SECONDS = 75  # nginx's default for idle client connections
+
+
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def worker_count(reload: bool) -> int:
+    """WEB_CONCURRENCY if set, else one worker per CPU up to MAX_WORKERS; one with reload."""
+    if reload:
+        return 1  # the reloader restarts its one worker on a change; more would race it
+    value = os.environ.get("WEB_CONCURRENCY", "").strip()
+    if value:
+        try:
+            count = int(value)
+        except ValueError:
+            count = 0
+        if count < 1:
+            raise SystemExit(f"WEB_CONCURRENCY must be a whole number of at least 1, not {value!r}")
+        return count
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 class GatewayServer(gunicorn.app.base.BaseApplication):
@@ -63,9 +100,13 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         self.on_ready = on_ready
         self.events = events
         self.url = ""  # known once bound (the port may be 0 until then)
+        self.workers = worker_count(reload)
+        # Bound here, in the master, so every worker inherits it and knows K_SINK.
+        self.internal = socket.create_server(("127.0.0.1", 0)) if events else None
+        self.router_lock = _lock_path() if events else ""
         self.options: dict[str, Any] = {
             "bind": bind_address(host, port),
-            "workers": 1,
+            "workers": self.workers,
             "worker_class": "gthread",
             # Plus the threads that proxied ASGI requests may hold (asgi_proxy.py).
             "threads": int(os.environ.get("THREADS", 8)) + extra_threads(),
@@ -73,6 +114,12 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             "limit_request_line": 0,
             "timeout": int(os.environ.get("CLOUD_RUN_TIMEOUT_SECONDS", 0)),
             "graceful_timeout": 10,
+            # gunicorn closes a connection idle for `keepalive` seconds (default 2). A client
+            # that sends on it just then gets "Remote end closed connection without response",
+            # which it must not retry when it was a POST; under 100 clients a client thread
+            # can sit that long between two requests. Clients' pools keep connections far
+            # longer (requests: forever; browsers: minutes), so the server should wait longer.
+            "keepalive": KEEPALIVE_SECONDS,
             "loglevel": os.environ.get("GUNICORN_LOG_LEVEL", "info" if reload else "warning"),
             "proc_name": "todo-platform",
             "when_ready": self._when_ready,
@@ -83,6 +130,17 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
                 reload=True, reload_engine="auto", reload_extra_files=list(RELOAD_EXTRA_FILES)
             )
         super().__init__()
+
+    def run(self) -> None:
+        master = os.getpid()
+        try:
+            super().run()
+        finally:
+            # Workers leave through here too (they are forked inside run): only the master
+            # removes the lock file, which a replacement worker must still find.
+            if self.router_lock and os.getpid() == master:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.router_lock)
 
     def load_config(self) -> None:
         # gunicorn_options(): no control socket, as in every function's container (two
@@ -101,19 +159,27 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
 
     def load(self) -> Any:
         """Runs in the worker, after the fork (and after gunicorn set its signal handlers)."""
-        internal = InternalListener() if self.events else None
-        if internal is not None:
-            os.environ["K_SINK"] = internal.url + "/broker"
+        internal: InternalListener | None = None
+        broker: Any = None
+        if self.internal is not None:
+            port = self.internal.getsockname()[1]
+            os.environ["K_SINK"] = f"http://127.0.0.1:{port}/broker"
             if "functions.core.settings" in sys.modules:
                 sys.modules["functions.core.settings"].settings.cache_clear()
+            if _take_lock(self.router_lock):
+                internal = InternalListener(self.internal)
+            else:
+                self.internal.close()  # the router's worker accepts on it, not this one
+                broker = BrokerProxy(port)
         try:
             if self.reload:
-                gateway = _fresh_gateway(lambda: self._event_router(internal))
+                gateway = _fresh_gateway(lambda: self._event_router(internal) or broker)
             else:
                 from functions.platform.gateway import Gateway
 
                 gateway = Gateway(
-                    broker=self._event_router(internal), threads=int(os.environ.get("THREADS", 8))
+                    broker=self._event_router(internal) or broker,
+                    threads=int(os.environ.get("THREADS", 8)),
                 )
         except Exception as exc:
             if not self.reload:
@@ -138,6 +204,72 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         return router
 
 
+def _lock_path() -> str:
+    handle, path = tempfile.mkstemp(prefix="todo-platform-router-", suffix=".lock")
+    os.close(handle)
+    return path
+
+
+def _take_lock(path: str) -> bool:
+    """True in the one worker that gets the router lock; it holds it until it exits."""
+    # Opened after the fork: an inherited descriptor would share one lock among all workers.
+    handle = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        return False
+    return True  # the descriptor stays open for the worker's life: that is the lock
+
+
+class BrokerProxy:
+    """`/broker…` in a worker without the router: passed on to the router's worker as is."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        try:
+            declared = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        # Past the limit the router refuses by size; one byte over is enough to say so.
+        body = environ["wsgi.input"].read(min(declared, MAX_EVENT_BYTES + 1)) if declared else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_") and key not in ("HTTP_HOST", "HTTP_CONNECTION")
+        }
+        if environ.get("CONTENT_TYPE"):
+            headers["Content-Type"] = environ["CONTENT_TYPE"]
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "/")
+        if environ.get("QUERY_STRING"):
+            path += "?" + environ["QUERY_STRING"]
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=BROKER_TIMEOUT)
+        try:
+            connection.request(environ["REQUEST_METHOD"], path, body, headers)
+            answer = connection.getresponse()
+            payload = answer.read()
+            kept = [
+                (name, value)
+                for name, value in answer.getheaders()
+                if name.lower() not in ("connection", "transfer-encoding", "date", "server")
+            ]
+        except (OSError, http.client.HTTPException) as exc:
+            # Between the router's worker dying and its replacement taking the lock.
+            from functions.core.errors import Unavailable
+            from functions.core.http import problem_response
+
+            error = Unavailable(f"the event router is not reachable ({exc}); retry shortly")
+            return problem_response(error, environ.get("PATH_INFO", "/"))(environ, start_response)
+        finally:
+            connection.close()
+        start_response(f"{answer.status} {answer.reason}", kept)
+        return [payload]
+
+
 class InternalListener:
     """The gateway again on 127.0.0.1:<free port>, with THREADS threads of its own: the
     platform's own traffic (publishes, deliveries) never queues behind the clients'.
@@ -145,13 +277,18 @@ class InternalListener:
     A fixed pool, not a thread per request: each thread keeps its database connection.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bound: socket.socket) -> None:
         from concurrent.futures import ThreadPoolExecutor
         from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
         pool = ThreadPoolExecutor(int(os.environ.get("THREADS", 8)), "internal")
 
         class Server(WSGIServer):
+            def server_bind(self) -> None:
+                # The master bound and listened before forking; only wsgiref's environ is left.
+                self.server_name, self.server_port = self.socket.getsockname()[:2]
+                self.setup_environ()
+
             def process_request(self, request: Any, client_address: Any) -> None:
                 pool.submit(self._handle, request, client_address)
 
@@ -167,7 +304,10 @@ class InternalListener:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the functions write their own access log
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(bound.getsockname()[:2], Handler, bind_and_activate=False)
+        self._server.socket.close()
+        self._server.socket = bound
+        self._server.server_bind()
         self.url = f"http://127.0.0.1:{self._server.server_port}"
 
     def serve(self, app: Any) -> None:
