@@ -43,7 +43,7 @@ from typing import Any
 import gunicorn.app.base
 
 from events.envelope import MAX_EVENT_BYTES
-from functions.platform.asgi_proxy import extra_threads, stop_all
+from functions.platform.asgi_proxy import HOP_BY_HOP, extra_threads, stop_all
 from functions.serve import gunicorn_options
 
 log = logging.getLogger("todo_platform.server")
@@ -85,7 +85,7 @@ def worker_count(reload: bool) -> int:
 
 
 class GatewayServer(gunicorn.app.base.BaseApplication):
-    """gunicorn, one gthread worker, serving the gateway; `on_ready` gets the bound host, port."""
+    """gunicorn's gthread workers serving the gateway; `on_ready` gets the bound host, port."""
 
     def __init__(
         self,
@@ -252,11 +252,7 @@ class BrokerProxy:
             connection.request(environ["REQUEST_METHOD"], path, body, headers)
             answer = connection.getresponse()
             payload = answer.read()
-            kept = [
-                (name, value)
-                for name, value in answer.getheaders()
-                if name.lower() not in ("connection", "transfer-encoding", "date", "server")
-            ]
+            kept = [(k, v) for k, v in answer.getheaders() if k.lower() not in HOP_BY_HOP]
         except (OSError, http.client.HTTPException) as exc:
             # Between the router's worker dying and its replacement taking the lock.
             from functions.core.errors import Unavailable
