@@ -85,6 +85,36 @@ class FunctionServer:
             self.process.kill()
 
 
+EVENTS_GATEWAY = (
+    "import sys\n"
+    "from functions.platform.server import GatewayServer\n"
+    "GatewayServer('127.0.0.1', int(sys.argv[1]), events=True).run()\n"
+)
+
+
+@contextmanager
+def events_gateway(
+    database_url: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The gateway with its event router, served as `up` serves it: its URL and process.
+
+    Stopped with SIGTERM afterwards, which must end it with exit code 0.
+    """
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-c", EVENTS_GATEWAY, str(port)],
+        env={**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING", **(env or {})},
+        cwd=ROOT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/healthz", process=process)
+        yield url, process
+    finally:
+        process.terminate()
+        assert process.wait(15) == 0
+
+
 @contextmanager
 def running(servers: Mapping[str, FunctionServer]) -> Iterator[dict[str, FunctionServer]]:
     """The started servers once each answers its health check; all stopped afterwards.

@@ -3,7 +3,6 @@ at it, and `todo-platform events` shows what happened."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,32 +16,15 @@ from functions.core.db import Database
 from tests.conftest import Owner
 from tests.eventing import command, eventually, outbox_rows, post, todos_of
 from tests.helpers import TODOS
-from tests.servers import ROOT, free_port, wait_http
+from tests.servers import events_gateway, free_port
 
 COMMAND = str(Path(sys.executable).with_name("todo-platform"))
-SERVE = (
-    "import sys\n"
-    "from functions.platform.server import GatewayServer\n"
-    "GatewayServer('127.0.0.1', int(sys.argv[1]), events=True).run()\n"
-)
 
 
 @pytest.fixture(scope="module")
 def gateway(events_url: str) -> Iterator[str]:
-    """The gateway with its event router, served as `up` serves it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(port)],
-        env={**os.environ, "DATABASE_URL": events_url, "LOG_LEVEL": "WARNING"},
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/healthz", process=process)
+    with events_gateway(events_url) as (url, _process):
         yield url
-    finally:
-        process.terminate()
-        assert process.wait(15) == 0
 
 
 def test_a_command_posted_to_the_broker_is_routed_to_its_function(

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,17 +16,13 @@ import requests
 from werkzeug.test import Client
 
 from events import types
+from events.envelope import encode
 from functions.core.db import Database
 from functions.platform.server import MAX_WORKERS, BrokerProxy, worker_count
 from tests.eventing import command, eventually, post, todos_of
-from tests.servers import ROOT, free_port, wait_http
+from tests.servers import events_gateway, free_port
 
 WORKERS = 3
-SERVE = (
-    "import sys\n"
-    "from functions.platform.server import GatewayServer\n"
-    "GatewayServer('127.0.0.1', int(sys.argv[1]), events=True).run()\n"
-)
 
 
 class Served:
@@ -38,8 +33,9 @@ class Served:
     def workers(self) -> list[psutil.Process]:
         return self.master.children()
 
-    def router_worker(self) -> psutil.Process | None:
-        """The one worker listening on the internal port (the others closed their copy)."""
+    def router_worker(self) -> tuple[psutil.Process, int] | None:
+        """The one worker listening on the internal port (the others closed their copy), and
+        that port; None while a replacement starts."""
         public = int(self.url.rsplit(":", 1)[1])
         listening = [
             (worker, c.laddr.port)
@@ -48,29 +44,13 @@ class Served:
             if c.status == psutil.CONN_LISTEN and c.laddr.port != public
         ]
         assert len(listening) <= 1, listening
-        return listening[0][0] if listening else None  # None while a replacement starts
+        return listening[0] if listening else None
 
 
 @pytest.fixture(scope="module")
 def served(events_url: str) -> Iterator[Served]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-c", SERVE, str(port)],
-        env={
-            **os.environ,
-            "DATABASE_URL": events_url,
-            "LOG_LEVEL": "WARNING",
-            "WEB_CONCURRENCY": str(WORKERS),
-        },
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/healthz", process=process)
+    with events_gateway(events_url, {"WEB_CONCURRENCY": str(WORKERS)}) as (url, process):
         yield Served(url, process)
-    finally:
-        process.terminate()
-        assert process.wait(15) == 0
 
 
 def deliveries(url: str) -> list[dict[str, Any]]:
@@ -122,14 +102,14 @@ def test_a_replacement_takes_the_router_over_when_its_worker_dies(
     served: Served, events_db: Database
 ) -> None:
     eventually(lambda: len(served.workers()) == WORKERS)
-    router = served.router_worker()
-    assert router is not None
+    found = served.router_worker()
+    assert found is not None
+    router, _port = found
     router.send_signal(signal.SIGKILL)
     router.wait(10)
     # gunicorn starts a replacement; some worker (perhaps that one) holds the lock again.
     eventually(lambda: len(served.workers()) == WORKERS, timeout=30)
-    successor = eventually(lambda: served.router_worker(), timeout=30)
-    assert successor.pid != router.pid
+    eventually(served.router_worker, timeout=30)
     owner = f"workers-{free_port()}"
     event = command(types.TODO_CREATE, {"owner": owner, "title": "after the takeover"})
 
@@ -139,6 +119,30 @@ def test_a_replacement_takes_the_router_over_when_its_worker_dies(
     eventually(accepted, timeout=30)
     eventually(lambda: todos_of(events_db, owner), timeout=30)
     assert any(d["event_id"] == event["id"] for d in deliveries(served.url))
+
+
+def test_the_proxy_passes_events_and_the_report_on_to_the_router(
+    served: Served, events_db: Database
+) -> None:
+    """The proxy itself, pointed at the router's port: no luck in which worker answers."""
+    found = eventually(served.router_worker)
+    proxy = Client(BrokerProxy(found[1]))
+    owner = f"workers-{free_port()}"
+    event = command(types.TODO_CREATE, {"owner": owner, "title": "through the proxy"})
+    headers, body = encode(event, "binary")
+    answer = proxy.post("/broker", data=body, headers=headers)
+    assert (answer.status_code, answer.data) == (202, b"")
+    eventually(lambda: todos_of(events_db, owner))
+    report = proxy.get("/broker/deliveries")
+    assert report.status_code == 200
+    assert event["id"] in [d["event_id"] for d in report.get_json()["deliveries"]]
+    bad = proxy.post("/broker", data=b"{}", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400
+    assert bad.headers["Content-Type"] == "application/problem+json"
+    too_big = proxy.post(
+        "/broker", data=b"x" * (1 << 20), headers={"Content-Type": "application/json"}
+    )
+    assert too_big.status_code == 413
 
 
 def test_an_unreachable_router_is_a_503_problem() -> None:

@@ -42,7 +42,6 @@ from typing import Any
 
 import gunicorn.app.base
 
-from events.envelope import MAX_EVENT_BYTES
 from functions.platform.asgi_proxy import HOP_BY_HOP, extra_threads, stop_all
 from functions.serve import gunicorn_options
 
@@ -160,7 +159,7 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
     def load(self) -> Any:
         """Runs in the worker, after the fork (and after gunicorn set its signal handlers)."""
         internal: InternalListener | None = None
-        broker: Any = None
+        proxy: BrokerProxy | None = None
         if self.internal is not None:
             port = self.internal.getsockname()[1]
             os.environ["K_SINK"] = f"http://127.0.0.1:{port}/broker"
@@ -170,17 +169,18 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
                 internal = InternalListener(self.internal)
             else:
                 self.internal.close()  # the router's worker accepts on it, not this one
-                broker = BrokerProxy(port)
+                proxy = BrokerProxy(port)
+
+        def broker() -> Any:
+            return proxy or self._event_router(internal)
+
         try:
             if self.reload:
-                gateway = _fresh_gateway(lambda: self._event_router(internal) or broker)
+                gateway = _fresh_gateway(broker)
             else:
                 from functions.platform.gateway import Gateway
 
-                gateway = Gateway(
-                    broker=self._event_router(internal) or broker,
-                    threads=int(os.environ.get("THREADS", 8)),
-                )
+                gateway = Gateway(broker=broker(), threads=int(os.environ.get("THREADS", 8)))
         except Exception as exc:
             if not self.reload:
                 raise
@@ -226,7 +226,11 @@ class BrokerProxy:
     """`/broker…` in a worker without the router: passed on to the router's worker as is."""
 
     def __init__(self, port: int) -> None:
+        # Here, in the worker: the master imports none of the functions' modules.
+        from events.envelope import MAX_EVENT_BYTES
+
         self.port = port
+        self.limit = MAX_EVENT_BYTES + 1  # past the limit the router refuses by size
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -235,8 +239,7 @@ class BrokerProxy:
             declared = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             declared = 0
-        # Past the limit the router refuses by size; one byte over is enough to say so.
-        body = environ["wsgi.input"].read(min(declared, MAX_EVENT_BYTES + 1)) if declared else b""
+        body = environ["wsgi.input"].read(min(declared, self.limit)) if declared else b""
         headers = {
             key[5:].replace("_", "-").title(): value
             for key, value in environ.items()

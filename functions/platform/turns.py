@@ -35,7 +35,7 @@ class Turns:
 
     def __enter__(self) -> None:
         with self._lock:
-            if self._free and not self._waiting:
+            if self._free:  # never while anyone waits: a release hands its slot over
                 self._free -= 1
                 return
             gate = threading.Lock()
