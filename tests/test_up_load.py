@@ -51,8 +51,8 @@ class TodoClient(LoadClient):
     """One owner's client: random operations on its own todos, and what it was told of them."""
 
     def __init__(self, url: str, owner: str, token: str, seed: int) -> None:
-        super().__init__()
-        self.url, self.owner = url, owner
+        super().__init__(url)
+        self.owner = owner
         self.session.headers["Authorization"] = f"Bearer {token}"
         self.random = random.Random(seed)
         self.todos: dict[str, dict[str, Any]] = {}  # id → title, status, etag as last answered
@@ -85,22 +85,18 @@ class TodoClient(LoadClient):
         title = f"load {uuid.uuid4().hex[:12]}"
         answer = self.timed(
             "create",
-            lambda: self.session.post(self.url + TODOS, json={"title": title}, timeout=30),
+            lambda: self.session.request("POST", TODOS, json_body={"title": title}),
         )
         if self._expect("create", answer):
             self._remember(answer)
 
     def do_get(self, todo_id: str) -> None:
-        answer = self.timed(
-            "get", lambda: self.session.get(f"{self.url}{TODOS}/{todo_id}", timeout=30)
-        )
+        answer = self.timed("get", lambda: self.session.request("GET", f"{TODOS}/{todo_id}"))
         if self._expect("get", answer) and answer.json()["title"] != self.todos[todo_id]["title"]:
             self.surprises.append(f"get {todo_id}: {answer.json()} is not {self.todos[todo_id]}")
 
     def do_list(self, _: str) -> None:
-        answer = self.timed(
-            "list", lambda: self.session.get(f"{self.url}{TODOS}?limit=50", timeout=30)
-        )
+        answer = self.timed("list", lambda: self.session.request("GET", f"{TODOS}?limit=50"))
         if self._expect("list", answer):
             unknown = {t["id"] for t in answer.json()["items"]} - set(self.todos)
             if unknown:
@@ -111,11 +107,11 @@ class TodoClient(LoadClient):
         etag = self.todos[todo_id]["etag"]
         answer = self.timed(
             "update",
-            lambda: self.session.patch(
-                f"{self.url}{TODOS}/{todo_id}",
-                json={"title": title},
+            lambda: self.session.request(
+                "PATCH",
+                f"{TODOS}/{todo_id}",
+                json_body={"title": title},
                 headers={"If-Match": etag},
-                timeout=30,
             ),
         )
         if self._expect("update", answer):
@@ -124,7 +120,7 @@ class TodoClient(LoadClient):
     def do_complete(self, todo_id: str) -> None:
         answer = self.timed(
             "complete",
-            lambda: self.session.post(f"{self.url}{TODOS}/{todo_id}/complete", timeout=30),
+            lambda: self.session.request("POST", f"{TODOS}/{todo_id}/complete"),
         )
         if self._expect("complete", answer):
             self._remember(answer)
@@ -133,8 +129,8 @@ class TodoClient(LoadClient):
         etag = self.todos[todo_id]["etag"]
         answer = self.timed(
             "delete",
-            lambda: self.session.delete(
-                f"{self.url}{TODOS}/{todo_id}", headers={"If-Match": etag}, timeout=30
+            lambda: self.session.request(
+                "DELETE", f"{TODOS}/{todo_id}", headers={"If-Match": etag}
             ),
         )
         if self._expect("delete", answer):
@@ -150,11 +146,11 @@ class TodoClient(LoadClient):
         }
         answer = self.timed(
             "mcp list_todos",
-            lambda: self.session.post(
-                self.url + "/mcp",
-                json=call,
+            lambda: self.session.request(
+                "POST",
+                "/mcp",
+                json_body=call,
                 headers={"Accept": "application/json, text/event-stream"},
-                timeout=30,
             ),
         )
         if self._expect("mcp list_todos", answer):
