@@ -220,7 +220,8 @@ def _finished(router: EventRouter, event_id: str) -> list[dict[str, Any]]:
     records = _records(router, event_id)
     return (
         records
-        if records and all(r["outcome"] in ("delivered", "failed", "dropped") for r in records)
+        if records
+        and all(r["outcome"] in ("delivered", "failed", "dropped", "skipped") for r in records)
         else []
     )
 
@@ -291,6 +292,36 @@ def test_a_final_4xx_is_not_retried(router: EventRouter, broker_port: int) -> No
     assert (record["outcome"], record["attempts"], record["status"]) == ("failed", 1, 400)
     (letter,) = [d for d in router.report()["dead_letters"] if d["event_id"] == event["id"]]
     assert letter["dead_letter_sink"] is None  # this test Trigger has none: the event is dropped
+
+
+def test_a_trigger_whose_subscriber_is_off_skips_the_event_without_sending_or_dead_letters(
+    broker_port: int,
+) -> None:
+    reason = "quiet is off: set QUIET_TOKEN"
+    dead = Delivery(retry=2, backoff_delay=0.02, dead_letter_sink=Destination(service="sink"))
+    with Subscriber() as quiet, Subscriber() as live, Subscriber() as sink:
+        urls = {"quiet": quiet.url, "live": live.url, "sink": sink.url}
+        router = EventRouter(RoutingTable(), urls.__getitem__, off={"quiet": reason})
+        router.add_trigger(
+            Trigger("to-quiet", "default", (("type", PROBE),), Destination("quiet"), dead)
+        )
+        router.add_trigger(
+            Trigger("to-live", "default", (("type", PROBE),), Destination("live"), dead)
+        )
+        with Broker(router, broker_port):
+            event = command(PROBE, {"n": 3})
+            assert post(_ingress(broker_port), event).status_code == 202
+            records = eventually(lambda: _finished(router, event["id"]))
+            time.sleep(0.2)  # a retry or a dead letter, were one sent, would be on its way
+        router.stop()
+    outcomes = {r["trigger"]: (r["outcome"], r["attempts"], r["error"]) for r in records}
+    assert outcomes == {"to-quiet": ("skipped", 0, reason), "to-live": ("delivered", 1, None)}
+    assert (quiet.received, sink.received, [e["id"] for e in live.received]) == (
+        [],
+        [],
+        [event["id"]],
+    )
+    assert router.report()["dead_letters"] == []
 
 
 def test_a_command_published_to_the_broker_reaches_its_function_as_the_trigger_says(

@@ -170,6 +170,9 @@ def test_functions_missing_their_settings_are_named_and_answer_503(platform: Pla
     response = requests.post(platform.url + "/slack/commands", timeout=10)
     assert response.status_code == 503
     assert "missing required setting SLACK_SIGNING_SECRET" in response.json()["detail"]
+    # Off stays off (settings are read once): the next request gets the same answer.
+    again = requests.post(platform.url + "/slack/commands", timeout=10)
+    assert (again.status_code, again.json()) == (503, response.json())
 
 
 def test_printed_curl_examples_work_as_printed(platform: Platform) -> None:

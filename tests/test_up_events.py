@@ -93,3 +93,37 @@ def test_events_without_a_running_platform_is_one_clear_line() -> None:
     assert shown.returncode == 1
     assert shown.stderr.startswith(f"todo-platform: no event router at {url}/broker/deliveries")
     assert len(shown.stderr.strip().splitlines()) == 1
+
+
+def test_a_fact_for_a_function_that_is_off_is_skipped_not_retried_nor_dead_lettered(
+    gateway: str, events_db: Database
+) -> None:
+    # This gateway runs without SLACK_BOT_TOKEN: slack-notify, which hears of completions, is off.
+    owner = Owner(events_db)
+    auth = {"Authorization": f"Bearer {owner.token}"}
+    created = requests.post(gateway + TODOS, json={"title": "done soon"}, headers=auth, timeout=10)
+    todo_id = created.json()["id"]
+    done = requests.post(f"{gateway}{TODOS}/{todo_id}/complete", headers=auth, timeout=10)
+    assert done.status_code == 200, done.text
+
+    def completed() -> list[dict[str, object]]:
+        report = requests.get(gateway + "/broker/deliveries", timeout=10).json()
+        return [
+            d
+            for d in report["deliveries"]
+            if d["subject"] == todo_id and d["type"] == types.TODO_COMPLETED
+        ]
+
+    (record,) = eventually(completed)
+    assert (record["trigger"], record["outcome"], record["attempts"]) == (
+        "slack-notify-completed",
+        "skipped",
+        0,
+    )
+    assert record["error"] == "slack-notify is off: set SLACK_BOT_TOKEN"
+    report = requests.get(gateway + "/broker/deliveries", timeout=10).json()
+    assert [d for d in report["dead_letters"] if d["event_id"] == record["event_id"]] == []
+    letters = events_db.read(
+        lambda c: c.all("SELECT 1 FROM dead_letters WHERE event_id = :id", id=record["event_id"])
+    )
+    assert letters == []

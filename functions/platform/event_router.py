@@ -9,7 +9,9 @@ delivers it in binary mode to every matching Trigger's subscriber, retries what
 fails with the Trigger's backoff (5xx, 404, 408, 409, 429 and connection errors;
 any other 4xx is final), sends what still fails to the dead-letter sink with the
 `knativeerror*` extensions, and fires the PingSource schedules. `GET
-/broker/deliveries` shows the recent deliveries, dead letters and the table.
+/broker/deliveries` shows the recent deliveries, dead letters and the table. A
+Trigger whose subscriber is off here (slack-notify without SLACK_BOT_TOKEN) has
+nothing to deliver to: its events are recorded as skipped, with the reason.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -36,8 +38,8 @@ from cloudevents.http import CloudEvent
 from events.envelope import MAX_EVENT_BYTES, InvalidEvent, parse
 from events.types import KNATIVE_PING
 from functions.core.errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge
-from functions.core.http import problem_response
-from functions.core.publish import Unreachable, post_event
+from functions.core.http import PROBLEM_JSON, problem_response
+from functions.core.publish import Answer, Unreachable, post_event
 from functions.platform.cron import Schedule, parse_schedule
 
 log = logging.getLogger("todo_platform.event_router")
@@ -299,7 +301,10 @@ class _Scheduler:
 class EventRouter:
     """The broker of `todo-platform up`: ingress, Trigger deliveries, dead letters, PingSources.
 
-    `address(service)` is the URL a Knative Service of the namespace has locally.
+    `address(service)` is the URL a Knative Service of the namespace has locally; `off`
+    names the services that are not running here (a function whose settings are unset)
+    and why: their Triggers' events are recorded as skipped, neither retried nor
+    dead-lettered, as no subscriber exists for them.
     """
 
     def __init__(
@@ -307,11 +312,13 @@ class EventRouter:
         table: RoutingTable,
         address: Callable[[str], str],
         *,
+        off: Mapping[str, str] | None = None,
         history: int = 200,
         workers: int = 8,
     ) -> None:
         self.table = table
         self.address = address
+        self.off = dict(off or {})
         self._extra: list[Trigger] = []
         self._lock = threading.Lock()
         self._deliveries: deque[dict[str, Any]] = deque(maxlen=history)
@@ -322,9 +329,13 @@ class EventRouter:
 
     @classmethod
     def from_manifests(
-        cls, address: Callable[[str], str], directory: Path = EVENTING_DIR
+        cls,
+        address: Callable[[str], str],
+        directory: Path = EVENTING_DIR,
+        *,
+        off: Mapping[str, str] | None = None,
     ) -> EventRouter:
-        return cls(load_routing_table(directory), address)
+        return cls(load_routing_table(directory), address, off=off)
 
     @property
     def triggers(self) -> tuple[Trigger, ...]:
@@ -355,6 +366,11 @@ class EventRouter:
         if not matching:
             self._remember(event, None, "no matching trigger", "dropped")
         for trigger in matching:
+            reason = self.off.get(trigger.subscriber.service or "")
+            if reason is not None:
+                record = self._remember(event, trigger.name, str(trigger.subscriber), "skipped")
+                self._update(record, error=reason)
+                continue
             record = self._remember(event, trigger.name, str(trigger.subscriber), "pending")
             job = _Job(
                 event,
@@ -504,14 +520,22 @@ class EventRouter:
             body = b"\0" * (MAX_EVENT_BYTES + 1)  # refused by size without reading it
         else:
             body = request.stream.read(MAX_EVENT_BYTES + 1)
+        answer = self.receive(request.headers, body, request.path)
+        mimetype = PROBLEM_JSON if answer.body else None
+        return Response(answer.body, status=answer.status, mimetype=mimetype)
+
+    def receive(self, headers: Mapping[str, str], body: bytes, path: str = "/broker") -> Answer:
+        """The ingress itself: 202 for a CloudEvent (then routed), else a 400/413 problem."""
         try:
-            received = parse(request.headers, body, None)
+            received = parse(headers, body, None)
         except InvalidEvent as exc:
             log.warning("broker ingress refused an event: %s", exc.reason)
             error = PayloadTooLarge(exc.reason) if exc.too_large else BadRequest(exc.reason)
-            return problem_response(error, request.path)
+            return Answer(
+                error.status, json.dumps(error.problem(path), ensure_ascii=False).encode()
+            )
         self.publish(received.event)
-        return Response(b"", status=202)
+        return Answer(202, b"")
 
 
 def _described(value: Any) -> Any:
