@@ -174,3 +174,21 @@ def event_servers(
 @pytest.fixture(scope="session")
 def event_api(event_servers: dict[str, FunctionServer]) -> Api:
     return Api(event_servers)
+
+
+@pytest.fixture
+def outbox_url(pg: EmbeddedPostgres, db: Database) -> Iterator[str]:
+    """A database of its own, so a publisher or relay sees exactly the rows a test put there."""
+    name = f"outbox_{uuid.uuid4().hex[:10]}"
+    db.read(lambda c: c.execute(f'CREATE DATABASE "{name}"'))
+    url = pg.url.replace("/todo?", f"/{name}?", 1)
+    apply_migrations(url)
+    yield url
+    db.read(lambda c: c.execute(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def outbox_db(outbox_url: str) -> Iterator[Database]:
+    database = Database(outbox_url)
+    yield database
+    database.close_all()

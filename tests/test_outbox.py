@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
-
-import pytest
 
 from events import types
 from events.models import PingTick
 from functions.core.db import Connection, Database
-from functions.core.migrate import apply_migrations
 from functions.core.outbox import Outbox, relay
-from functions.platform.embedded_pg import EmbeddedPostgres
 from functions.platform.event_router import (
     Delivery,
     Destination,
@@ -167,24 +161,6 @@ def test_without_k_sink_the_row_is_left_for_the_relay(api: Api, db: Database) ->
     time.sleep(0.2)
     (row,) = outbox_rows(db, todo["id"])
     assert (row["published_at"], row["attempts"], row["last_error"]) == (None, 0, None)
-
-
-@pytest.fixture
-def outbox_url(pg: EmbeddedPostgres, db: Database) -> Iterator[str]:
-    """A database of its own, so the relay sees exactly the rows a test put there."""
-    name = f"outbox_{uuid.uuid4().hex[:10]}"
-    db.read(lambda c: c.execute(f'CREATE DATABASE "{name}"'))
-    url = pg.url.replace("/todo?", f"/{name}?", 1)
-    apply_migrations(url)
-    yield url
-    db.read(lambda c: c.execute(f'DROP DATABASE "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture
-def outbox_db(outbox_url: str) -> Iterator[Database]:
-    database = Database(outbox_url)
-    yield database
-    database.close_all()
 
 
 def _record(db: Database, count: int) -> list[str]:

@@ -189,15 +189,18 @@ def health(path: str) -> flask.Response | None:
 
 
 def publish_after(response: flask.Response, db: Database, outbox: Outbox | None) -> flask.Response:
-    """Publish the request's facts once its answer is sent: the caller never waits on a broker."""
+    """Hand the request's facts to the process's publisher once its answer is sent: the
+    caller never waits on a broker, nor the next request on this thread."""
     if outbox is not None and outbox.written:
-        from functions.core.outbox import publish_written
-
         sink = settings().k_sink
-        # After the response, the request's span has ended; publishing still belongs to its
-        # trace (and to the tracing seam's fallback context), so it runs in a copy of it.
-        context = contextvars.copy_context()
-        response.call_on_close(lambda: context.run(publish_written, db, outbox, sink))
+        ids, outbox.written = outbox.written, []
+        if sink:
+            from functions.core.publisher import publisher
+
+            # Publishing belongs to the request's trace (and the tracing seam's fallback
+            # context), though its span has ended by then: each send runs in a copy of it.
+            context = contextvars.copy_context()
+            response.call_on_close(lambda: publisher(db, sink).submit(ids, context))
     return response
 
 

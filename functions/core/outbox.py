@@ -2,9 +2,9 @@
 
 A write records its fact in `outbox` inside its own transaction (`Outbox.add`),
 so a committed change always has its event and a rolled-back one never does.
-After COMMIT the function publishes those rows to K_SINK (`publish_written`);
-whatever that misses — no K_SINK, the broker down, the process gone — the
-outbox-relay publishes later (`relay`). Both claim rows with
+After COMMIT the function's publisher thread sends those rows to K_SINK
+(publisher.py, through `publish_rows`); whatever that misses — no K_SINK, the
+broker down, the process gone — the outbox-relay publishes later (`relay`). Both claim rows with
 `SELECT … FOR UPDATE SKIP LOCKED` in a short transaction that also marks them
 published, so no row is ever sent by two of them at the same moment.
 """
@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Mapping
+from contextvars import Context
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,15 +83,15 @@ class Published:
         )
 
 
-def publish_written(db: Database, outbox: Outbox, sink: str | None) -> Published:
-    """Publish the rows this request wrote, unless the relay holds them; never raises.
+def publish_rows(
+    db: Database, sink: str, ids: list[int], contexts: Mapping[int, Context] | None = None
+) -> Published:
+    """Claim those of `ids` still unpublished and send them in one transaction; never raises.
 
-    Runs after COMMIT (and after the caller has its answer): a failure here only
-    leaves the rows for the relay.
+    Runs after COMMIT, off the request (publisher.py): a failure here only leaves the
+    rows for the relay. Each row's send runs in `contexts[id]` when given: the context
+    of the request that wrote it, so its span joins that request's function and trace.
     """
-    ids, outbox.written = outbox.written, []
-    if not ids or not sink:
-        return Published()
     try:
         result = db.transaction(
             lambda conn: _send(
@@ -101,6 +103,7 @@ def publish_written(db: Database, outbox: Outbox, sink: str | None) -> Published
                     "ORDER BY id FOR UPDATE SKIP LOCKED",
                     ids=ids,
                 ),
+                contexts or {},
             )
         )
     except Exception as exc:
@@ -159,31 +162,23 @@ def _send_due(conn: Connection, sink: str, batch: int) -> tuple[Published, int]:
     return _send(conn, sink, rows), len(rows)
 
 
-def _send(conn: Connection, sink: str, rows: list[dict[str, Any]]) -> Published:
-    """Send claimed rows one by one, marking each published or failed, in conn's transaction."""
-    sent = failed = 0
+def _send(
+    conn: Connection,
+    sink: str,
+    rows: list[dict[str, Any]],
+    contexts: Mapping[int, Context] | None = None,
+) -> Published:
+    """Send claimed rows one by one, in conn's transaction: the sent marked published in
+    one statement at the end, each failure backed off by its own."""
+    sent: list[int] = []
+    failed = 0
     last_error: str | None = None
+    sink_down = False
     for row in rows:
-        sink_down = False
-        event = _event_of(row)
-        with spans.event_send(event.get_attributes(), urlsplit(sink).hostname or sink) as span:
-            headers: dict[str, str] = {}
-            telemetry.inject(headers)  # the broker's own spans join the send's trace
-            try:
-                answer = post_event(sink, event, timeout=PUBLISH_TIMEOUT, headers=headers)
-                span.set(spans.STATUS, answer.status)
-                error = None if answer.accepted else f"HTTP {answer.status}: {answer.body[:200]!r}"
-            except Unreachable as exc:
-                error, sink_down = f"unreachable: {exc}", True
-            if error is not None:
-                span.fail("unreachable" if sink_down else str(answer.status))
+        context = (contexts or {}).get(row["id"])
+        error, sink_down = context.run(_send_one, sink, row) if context else _send_one(sink, row)
         if error is None:
-            conn.execute(
-                "UPDATE outbox SET published_at = now(), attempts = attempts + 1, "
-                "last_error = NULL WHERE id = :id",
-                id=row["id"],
-            )
-            sent += 1
+            sent.append(row["id"])
             continue
         # Exponential backoff per row from its own attempts (the old value, before + 1).
         conn.execute(
@@ -197,9 +192,32 @@ def _send(conn: Connection, sink: str, rows: list[dict[str, Any]]) -> Published:
         failed += 1
         last_error = error
         if sink_down:
-            # Every other row would fail the same way; they wait, unclaimed, for the next run.
-            return Published(sent, failed, last_error, sink_down=True)
-    return Published(sent, failed, last_error)
+            break  # every other row would fail the same way; they wait, unclaimed
+    if sent:
+        conn.execute(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1, last_error = NULL "
+            "WHERE id = ANY(CAST(:ids AS bigint[]))",
+            ids=sent,
+        )
+    return Published(len(sent), failed, last_error, sink_down)
+
+
+def _send_one(sink: str, row: dict[str, Any]) -> tuple[str | None, bool]:
+    """POST one row's event: (None, False) when accepted, else (what went wrong, sink down)."""
+    event = _event_of(row)
+    with spans.event_send(event.get_attributes(), urlsplit(sink).hostname or sink) as span:
+        headers: dict[str, str] = {}
+        telemetry.inject(headers)  # the broker's own spans join the send's trace
+        try:
+            answer = post_event(sink, event, timeout=PUBLISH_TIMEOUT, headers=headers)
+        except Unreachable as exc:
+            span.fail("unreachable")
+            return f"unreachable: {exc}", True
+        span.set(spans.STATUS, answer.status)
+        if answer.accepted:
+            return None, False
+        span.fail(str(answer.status))
+        return f"HTTP {answer.status}: {answer.body[:200]!r}", False
 
 
 def _event_of(row: dict[str, Any]) -> CloudEvent:

@@ -196,11 +196,25 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         """The local event router, started, delivering to the functions' internal addresses."""
         if internal is None:
             return None
+        from functions.core.settings import missing
         from functions.platform.event_router import EventRouter
+        from functions.registry import FUNCTIONS
 
         base = internal.url
-        router = EventRouter.from_manifests(lambda service: f"{base}/_functions/{service}/")
+        # Settings are read once: a function off now stays off until `up` starts again.
+        off = {
+            spec.name: f"{spec.name} is off: set {', '.join(absent)}"
+            for spec in FUNCTIONS
+            if (absent := missing(spec.requires))
+        }
+        router = EventRouter.from_manifests(
+            lambda service: f"{base}/_functions/{service}/", off=off
+        )
         router.start()
+        from functions.core.publish import receive_locally
+
+        # This worker's functions hand their events to the router without a socket.
+        receive_locally(os.environ["K_SINK"], router.receive)
         return router
 
 
