@@ -165,3 +165,26 @@ def test_not_ready_without_the_database_but_alive(tmp_path_factory: pytest.TempP
         assert ready.headers["Content-Type"] == "application/problem+json"
     finally:
         assert running.stop() == 0
+
+
+def test_only_the_internal_credential_goes_ahead_of_waiting_clients(
+    monkeypatch: pytest.MonkeyPatch, pg: EmbeddedPostgres
+) -> None:
+    from functions.core.settings import settings
+    from functions.platform.gateway import Gateway
+
+    monkeypatch.setenv("DATABASE_URL", pg.url)
+    monkeypatch.setenv("TODO_INTERNAL_TOKEN", "the-internal-one")
+    settings.cache_clear()
+    try:
+        gateway = Gateway()
+        assert gateway._on_behalf({"HTTP_AUTHORIZATION": "Bearer the-internal-one"})
+        for other in ("Bearer the-internal-on", "Bearer the-internal-one ", "the-internal-one", ""):
+            assert not gateway._on_behalf({"HTTP_AUTHORIZATION": other}), other
+        assert not gateway._on_behalf({})
+        monkeypatch.delenv("TODO_INTERNAL_TOKEN")
+        settings.cache_clear()
+        unset = Gateway()
+        assert not unset._on_behalf({"HTTP_AUTHORIZATION": "Bearer "})
+    finally:
+        settings.cache_clear()

@@ -96,3 +96,35 @@ def test_a_holder_that_raises_still_passes_its_slot_on() -> None:
 def test_no_slots_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Turns(0)
+
+
+def test_a_turn_asked_ahead_goes_before_everyone_waiting_in_the_plain_line() -> None:
+    turns = Turns(1)
+    order: list[str] = []
+
+    def take(name: str, ahead: bool) -> None:
+        with turns.ahead() if ahead else turns:
+            order.append(name)
+
+    turns.__enter__()
+    threads = []
+    for name, ahead in (
+        ("plain-1", False),
+        ("plain-2", False),
+        ("ahead-1", True),
+        ("ahead-2", True),
+    ):
+        thread = threading.Thread(target=take, args=(name, ahead))
+        thread.start()
+        threads.append(thread)
+        queued = len(threads)
+        wait_until(lambda queued=queued: turns.waiting == queued)
+    turns.__exit__(None, None, None)
+    for thread in threads:
+        thread.join(5)
+    assert order == ["ahead-1", "ahead-2", "plain-1", "plain-2"]
+    assert turns.waiting == 0
+    with turns.ahead():  # a free slot is taken at once, and given back
+        pass
+    with turns:
+        pass

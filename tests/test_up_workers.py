@@ -3,6 +3,7 @@ taken over by a replacement when its worker dies."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -77,6 +78,38 @@ def test_every_worker_reaches_the_one_router(served: Served, events_db: Database
     eventually(lambda: sorted(routed()) == sorted(ids))
     reports = [sorted(routed()) for _ in range(2 * WORKERS)]
     assert all(report == sorted(ids) for report in reports)
+
+
+def test_kept_alive_connections_spread_evenly_over_the_workers(served: Served) -> None:
+    eventually(lambda: len(served.workers()) == WORKERS)
+    public = int(served.url.rsplit(":", 1)[1])
+
+    def held() -> list[int]:
+        """Client connections each worker holds on the public port."""
+        return [
+            sum(
+                1
+                for c in worker.net_connections("tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == public
+            )
+            for worker in served.workers()
+        ]
+
+    eventually(lambda: sum(held()) == 0)  # earlier tests' connections are gone
+    clients = []
+    try:
+        for _ in range(10 * WORKERS):
+            client = http.client.HTTPConnection("127.0.0.1", public, timeout=10)
+            client.request("GET", "/healthz")
+            answer = client.getresponse()
+            assert (answer.status, answer.read()) == (200, b'{"status":"ok"}')
+            clients.append(client)  # kept alive, on whichever worker took it
+        counts = held()
+        assert sum(counts) == 10 * WORKERS
+        assert max(counts) - min(counts) <= 1, counts
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_a_bad_event_through_any_worker_gets_the_routers_problem(served: Served) -> None:

@@ -14,6 +14,7 @@ that function's app at its root, where the router delivers CloudEvents.
 from __future__ import annotations
 
 import gc
+import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ from functions.core.errors import (
 )
 from functions.core.http import health, problem_response
 from functions.core.routing import Router
-from functions.core.settings import ConfigError
+from functions.core.settings import ConfigError, settings
 from functions.platform.turns import Turns
 from functions.registry import FUNCTIONS, FunctionSpec
 
@@ -70,6 +71,9 @@ class Gateway:
         # running at once in one interpreter take turns on the GIL in no fair order, and
         # the unlucky ones wait far longer than the rest. Waiting here is in arrival order.
         self._turns = Turns(threads)
+        # A call made with the internal credential (the mcp function's tool calling a todo
+        # function) is part of a request that already waited its turn: it goes ahead.
+        self._internal: bytes | None = None  # "Bearer <token>", read on first use
 
     def app(self, name: str) -> WSGIApp:
         """The function's functions-framework app, created once, exactly as its container does."""
@@ -101,7 +105,7 @@ class Gateway:
         if match is not None and match.target is not None:
             if self.functions[match.target].interface == "asgi":
                 return self._forward(match.target, environ, start_response)
-            with self._turns:
+            with self._turns.ahead() if self._on_behalf(environ) else self._turns:
                 return self._forward(match.target, environ, start_response)
         if path in HEALTH_PATHS:
             response = health(path)
@@ -130,6 +134,17 @@ class Gateway:
                 headers={"Allow": ", ".join(match.allowed)},
             )
         return problem_response(error, path)(environ, start_response)
+
+    def _on_behalf(self, environ: dict[str, Any]) -> bool:
+        """Whether a function calls on behalf of a request it is serving (its credential)."""
+        if self._internal is None:
+            try:
+                token = settings().internal_token
+            except ConfigError:
+                token = None
+            self._internal = f"Bearer {token}".encode() if token else b""
+        given = environ.get("HTTP_AUTHORIZATION", "").encode()
+        return bool(self._internal) and hmac.compare_digest(given, self._internal)
 
     def _forward(
         self, name: str, environ: dict[str, Any], start_response: StartResponse

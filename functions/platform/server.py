@@ -128,6 +128,19 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
             self.options.update(
                 reload=True, reload_engine="auto", reload_extra_files=list(RELOAD_EXTRA_FILES)
             )
+        if self.workers > 1:
+            from functions.platform.balance import (
+                BalancedThreadWorker,
+                ConnectionTable,
+                forget_worker,
+            )
+
+            # Client connections spread evenly over the workers (balance.py).
+            BalancedThreadWorker.table = ConnectionTable(self.workers * 2)
+            self.options.update(
+                worker_class="functions.platform.balance.BalancedThreadWorker",
+                child_exit=forget_worker,
+            )
         super().__init__()
 
     def run(self) -> None:

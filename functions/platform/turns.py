@@ -8,12 +8,18 @@ that race often: the same requests are passed over again and again, and the
 slowest answers of a closed loop took four times the median (docs/performance.md).
 Here a release hands its slot straight to the oldest waiter; nobody can take it
 in between.
+
+`ahead()` waits in a line of its own that is served first: for a call made on behalf
+of a request already being served (the mcp function calling a todo function for its
+tool), which would otherwise queue a second time behind everyone who arrived since.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 
@@ -26,21 +32,34 @@ class Turns:
         self._free = slots
         self._lock = threading.Lock()
         self._waiting: deque[threading.Lock] = deque()
+        self._ahead: deque[threading.Lock] = deque()
 
     @property
     def waiting(self) -> int:
         """How many threads wait for a slot now."""
         with self._lock:
-            return len(self._waiting)
+            return len(self._waiting) + len(self._ahead)
 
     def __enter__(self) -> None:
+        self._take(self._waiting)
+
+    @contextmanager
+    def ahead(self) -> Iterator[None]:
+        """A turn before every waiter that did not ask `ahead` (among those, in order)."""
+        self._take(self._ahead)
+        try:
+            yield
+        finally:
+            self.__exit__(None, None, None)
+
+    def _take(self, line: deque[threading.Lock]) -> None:
         with self._lock:
             if self._free:  # never while anyone waits: a release hands its slot over
                 self._free -= 1
                 return
             gate = threading.Lock()
             gate.acquire()
-            self._waiting.append(gate)
+            line.append(gate)
         gate.acquire()  # released by the holder that hands its slot over
 
     def __exit__(
@@ -50,7 +69,8 @@ class Turns:
         trace: TracebackType | None,
     ) -> None:
         with self._lock:
-            if self._waiting:
-                self._waiting.popleft().release()  # the slot passes on, never freed
+            line = self._ahead or self._waiting
+            if line:
+                line.popleft().release()  # the slot passes on, never freed
             else:
                 self._free += 1
