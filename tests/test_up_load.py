@@ -10,6 +10,7 @@ asserted: DESIGN §8's budgets are checked by benchmarks, not by timed tests.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -200,6 +201,7 @@ def test_100_clients_for_60_seconds_get_no_5xx_and_leave_consistent_data(
         assert unexpected == {}, surprises[:10]
         assert surprises == []
         _assert_stored_as_told(database, clients)
+        _assert_every_fact_published(database, clients)
     finally:
         database.close_all()
 
@@ -212,6 +214,34 @@ def _warm_up(platform: Platform, database: Database) -> None:
         todo_id = next(iter(client.todos), "")
         getattr(client, "do_" + operation.replace(" ", "_"))(todo_id)
     assert client.surprises == [], client.surprises
+
+
+def _assert_every_fact_published(database: Database, clients: list[TodoClient]) -> None:
+    """Each write's event leaves the outbox soon after the load, by the fast path (the
+    relay's next tick may be a minute away): the publishers kept up and lost nothing."""
+    owners = [client.owner for client in clients]
+
+    def unpublished() -> int:
+        row = database.read(
+            lambda c: c.one(
+                "SELECT count(*) AS n FROM outbox WHERE published_at IS NULL "
+                "AND data->>'owner' = ANY(:owners)",
+                owners=owners,
+            )
+        )
+        assert row is not None
+        return int(row["n"])
+
+    deadline = time.monotonic() + 20
+    while (left := unpublished()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == 0, f"{left} events still unpublished 20 s after the load"
+    written = database.read(
+        lambda c: c.one(
+            "SELECT count(*) AS n FROM outbox WHERE data->>'owner' = ANY(:owners)", owners=owners
+        )
+    )
+    assert written is not None and written["n"] > 0
 
 
 def _assert_stored_as_told(database: Database, clients: list[TodoClient]) -> None:

@@ -197,9 +197,11 @@ def publish_after(response: flask.Response, db: Database, outbox: Outbox | None)
         if sink:
             from functions.core.publisher import publisher
 
-            # Publishing belongs to the request's trace (and the tracing seam's fallback
-            # context), though its span has ended by then: each send runs in a copy of it.
-            context = contextvars.copy_context()
+            # With telemetry on, each send's span belongs to the request's trace and function,
+            # though the request's span has ended by then: it runs in a copy of its context.
+            # Off, nothing reads it (the row carries its traceparent), and a copy would keep
+            # the whole request (flask's context) alive while its rows wait in the queue.
+            context = contextvars.copy_context() if telemetry.enabled() else None
             response.call_on_close(lambda: publisher(db, sink).submit(ids, context))
     return response
 

@@ -12,7 +12,6 @@ broker down, the process gone with rows still queued) the outbox-relay publishes
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 from collections import deque
@@ -24,8 +23,8 @@ from functions.core.outbox import RELAY_BATCH, publish_rows
 log = logging.getLogger("todo_platform.outbox")
 
 # Queued ids beyond this are left to the relay: a broker that stalls must not grow a
-# function's memory without bound.
-MAX_QUEUED = 10_000
+# function's memory (and its collector's pauses: each entry may hold a request's context).
+MAX_QUEUED = 1_000
 # Passes at once. A pass spends most of its time waiting (on PostgreSQL, on the broker,
 # and in a busy process on the GIL after each of those), so one thread falls behind the
 # writes of a busy instance; a few keep up, each pass on rows no other pass has.
@@ -46,14 +45,14 @@ class Publisher:
     ) -> None:
         self.db, self.sink, self.batch, self.senders = db, sink, batch, senders
         self.max_queued = max_queued
-        self._queue: deque[tuple[int, Context]] = deque()
+        self._queue: deque[tuple[int, Context | None]] = deque()
         self._changed = threading.Condition()
         self._busy = 0
         self._threads: list[threading.Thread] = []
 
     def submit(self, ids: list[int], context: Context | None = None) -> None:
-        """Queue committed rows for publishing; returns at once."""
-        context = context or contextvars.copy_context()
+        """Queue committed rows for publishing; returns at once. Each is sent in `context`
+        when given (the writing request's), else in the publisher thread's own."""
         with self._changed:
             if len(self._queue) + len(ids) > self.max_queued:
                 log.warning("publisher queue full: %d event(s) left to the relay", len(ids))
@@ -82,7 +81,8 @@ class Publisher:
                 taken = [self._queue.popleft() for _ in range(min(self.batch, len(self._queue)))]
                 self._busy += 1
             try:
-                publish_rows(self.db, self.sink, [i for i, _ in taken], dict(taken))
+                contexts = {i: context for i, context in taken if context is not None}
+                publish_rows(self.db, self.sink, [i for i, _ in taken], contexts)
             except Exception:  # publish_rows never raises; this thread must outlive a bug
                 log.exception("the outbox publisher failed a pass; the relay will publish")
             finally:
