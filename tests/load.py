@@ -2,8 +2,9 @@
 
 A client subclasses `LoadClient`, implements `step()` (one operation, sent through
 `timed`) and keeps whatever it needs to check the data afterwards. `drive` runs
-clients until a deadline; `summarize` gives each operation's count, statuses and
-latency percentiles. It measures; it never judges speed (benchmarks print numbers,
+clients until a deadline, after a warm-up whose answers count for the checks but
+whose latencies are kept apart; `summarize` gives each operation's count, statuses
+and latency percentiles. It measures; it never judges speed (benchmarks print numbers,
 tests assert behaviour).
 
 Each client speaks HTTP/1.1 over one kept-alive `http.client` connection rather than
@@ -110,6 +111,8 @@ class LoadClient(threading.Thread):
         super().__init__(daemon=True)
         self.session = Session(base_url)
         self.stats: dict[str, OperationStats] = {}
+        self.warm_up_stats: dict[str, OperationStats] = {}  # requests sent before measure_from
+        self.measure_from = 0.0
         self.failure: str | None = None
         self.deadline = 0.0
 
@@ -118,7 +121,10 @@ class LoadClient(threading.Thread):
 
     def timed(self, operation: str, send: Callable[[], Answer]) -> Answer | None:
         """Send one request, recording its latency and status (None on a transport error)."""
-        stats = self.stats.setdefault(operation, OperationStats())
+        measured = time.monotonic() >= self.measure_from
+        stats = (self.stats if measured else self.warm_up_stats).setdefault(
+            operation, OperationStats()
+        )
         started = time.perf_counter()
         try:
             response = send()
@@ -139,22 +145,24 @@ class LoadClient(threading.Thread):
             self.failure = f"{type(exc).__name__}: {exc}"
 
 
-def drive(clients: Iterable[LoadClient], seconds: float) -> None:
-    """Run every client at once for `seconds`, then wait for each to finish its last step."""
+def drive(clients: Iterable[LoadClient], seconds: float, warm_up: float = 0.0) -> None:
+    """Run every client at once for `warm_up` + `seconds`, then wait for each to finish its
+    last step; what they send in the first `warm_up` seconds goes to `warm_up_stats`."""
     clients = list(clients)
-    deadline = time.monotonic() + seconds
+    measure_from = time.monotonic() + warm_up
     for client in clients:
-        client.deadline = deadline
+        client.measure_from = measure_from
+        client.deadline = measure_from + seconds
         client.start()
     for client in clients:
         client.join(seconds + 120)
 
 
-def summarize(clients: Iterable[LoadClient]) -> dict[str, OperationStats]:
-    """Every client's stats, merged per operation."""
+def summarize(clients: Iterable[LoadClient], *, warm_up: bool = False) -> dict[str, OperationStats]:
+    """Every client's stats (of the warm-up with `warm_up`), merged per operation."""
     merged: dict[str, OperationStats] = {}
     for client in clients:
-        for operation, stats in client.stats.items():
+        for operation, stats in (client.warm_up_stats if warm_up else client.stats).items():
             total = merged.setdefault(operation, OperationStats())
             total.statuses.update(stats.statuses)
             total.errors.update(stats.errors)

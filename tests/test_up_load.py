@@ -27,6 +27,11 @@ pytestmark = pytest.mark.slow
 
 CLIENTS = 100
 SECONDS = 60.0
+# All clients run from the start; the first seconds' latencies are printed apart. There
+# each worker thread opens its own database connection on first use (about a hundred at
+# once): a warm-up, not the steady state DESIGN §8's budgets speak of. Their answers are
+# checked like any other.
+WARM_UP = 5.0
 # Operation → weight: mostly reads and creates, as a todo app is used.
 MIX = {
     "create": 25,
@@ -180,24 +185,31 @@ def test_100_clients_for_60_seconds_get_no_5xx_and_leave_consistent_data(
         for i in range(CLIENTS):
             owner = f"load-{i}-{uuid.uuid4().hex[:8]}"
             clients.append(TodoClient(platform.url, owner, create_token(database, owner), seed=i))
-        drive(clients, SECONDS)
+        drive(clients, SECONDS, warm_up=WARM_UP)
         summary = summarize(clients)
-        print(f"\n{CLIENTS} clients, {SECONDS:.0f} s through up:\n{table(summary, SECONDS)}")
+        warm_up = summarize(clients, warm_up=True)
+        print(
+            f"\n{CLIENTS} clients through up, warm-up ({WARM_UP:.0f} s):\n{table(warm_up, WARM_UP)}"
+        )
+        print(f"then {SECONDS:.0f} s:\n{table(summary, SECONDS)}")
 
         assert [c.failure for c in clients if c.failure] == []
         assert set(summary) == set(MIX), "every operation ran"
-        errors = {op: dict(s.errors) for op, s in summary.items() if s.errors}
-        assert errors == {}, f"transport errors: {errors}"
+        phases = {"warm-up": warm_up, "measured": summary}
+        errors = {
+            (name, op): dict(s.errors) for name, phase in phases.items() for op, s in phase.items()
+        }
+        assert {k: v for k, v in errors.items() if v} == {}, "transport errors"
         # What each unexpected answer said (its status and body), for the failure message.
         surprises = [x for c in clients for x in c.surprises]
-        server_errors = {
-            op: {code: n for code, n in s.statuses.items() if code >= 500}
-            for op, s in summary.items()
+        statuses = {
+            (name, op): dict(s.statuses)
+            for name, phase in phases.items()
+            for op, s in phase.items()
         }
-        assert all(not codes for codes in server_errors.values()), (server_errors, surprises[:10])
-        unexpected = {
-            op: dict(s.statuses) for op, s in summary.items() if set(s.statuses) != {EXPECTED[op]}
-        }
+        server_errors = {k: v for k, v in statuses.items() if any(code >= 500 for code in v)}
+        assert server_errors == {}, (server_errors, surprises[:10])
+        unexpected = {k: v for k, v in statuses.items() if set(v) != {EXPECTED[k[1]]}}
         assert unexpected == {}, surprises[:10]
         assert surprises == []
         _assert_stored_as_told(database, clients)

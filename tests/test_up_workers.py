@@ -34,9 +34,9 @@ class Served:
     def workers(self) -> list[psutil.Process]:
         return self.master.children()
 
-    def router_worker(self) -> tuple[psutil.Process, int] | None:
-        """The one worker listening on the internal port (the others closed their copy), and
-        that port; None while a replacement starts."""
+    def router_worker(self) -> tuple[psutil.Process, list[int]] | None:
+        """The one worker listening on the router's ports (the others closed their copies):
+        the internal listener and the ingress; None while a replacement starts."""
         public = int(self.url.rsplit(":", 1)[1])
         listening = [
             (worker, c.laddr.port)
@@ -44,8 +44,10 @@ class Served:
             for c in worker.net_connections("tcp")
             if c.status == psutil.CONN_LISTEN and c.laddr.port != public
         ]
-        assert len(listening) <= 1, listening
-        return listening[0] if listening else None
+        if not listening:
+            return None
+        assert len(listening) == 2 and listening[0][0] == listening[1][0], listening
+        return listening[0][0], sorted(port for _, port in listening)
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +139,7 @@ def test_a_replacement_takes_the_router_over_when_its_worker_dies(
     eventually(lambda: len(served.workers()) == WORKERS)
     found = served.router_worker()
     assert found is not None
-    router, _port = found
+    router, _ports = found
     router.send_signal(signal.SIGKILL)
     router.wait(10)
     # gunicorn starts a replacement; some worker (perhaps that one) holds the lock again.
@@ -157,25 +159,26 @@ def test_a_replacement_takes_the_router_over_when_its_worker_dies(
 def test_the_proxy_passes_events_and_the_report_on_to_the_router(
     served: Served, events_db: Database
 ) -> None:
-    """The proxy itself, pointed at the router's port: no luck in which worker answers."""
-    found = eventually(served.router_worker)
-    proxy = Client(BrokerProxy(found[1]))
-    owner = f"workers-{free_port()}"
-    event = command(types.TODO_CREATE, {"owner": owner, "title": "through the proxy"})
-    headers, body = encode(event, "binary")
-    answer = proxy.post("/broker", data=body, headers=headers)
-    assert (answer.status_code, answer.data) == (202, b"")
-    eventually(lambda: todos_of(events_db, owner))
-    report = proxy.get("/broker/deliveries")
-    assert report.status_code == 200
-    assert event["id"] in [d["event_id"] for d in report.get_json()["deliveries"]]
-    bad = proxy.post("/broker", data=b"{}", headers={"Content-Type": "application/json"})
-    assert bad.status_code == 400
-    assert bad.headers["Content-Type"] == "application/problem+json"
-    too_big = proxy.post(
-        "/broker", data=b"x" * (1 << 20), headers={"Content-Type": "application/json"}
-    )
-    assert too_big.status_code == 413
+    """The proxy itself, pointed at each of the router's ports (its ingress, K_SINK, and the
+    internal listener): no luck in which worker answers."""
+    for port in eventually(served.router_worker)[1]:
+        proxy = Client(BrokerProxy(port))
+        owner = f"workers-{free_port()}"
+        event = command(types.TODO_CREATE, {"owner": owner, "title": "through the proxy"})
+        headers, body = encode(event, "binary")
+        answer = proxy.post("/broker", data=body, headers=headers)
+        assert (answer.status_code, answer.data) == (202, b"")
+        eventually(lambda owner=owner: todos_of(events_db, owner))
+        report = proxy.get("/broker/deliveries")
+        assert report.status_code == 200
+        assert event["id"] in [d["event_id"] for d in report.get_json()["deliveries"]]
+        bad = proxy.post("/broker", data=b"{}", headers={"Content-Type": "application/json"})
+        assert bad.status_code == 400
+        assert bad.headers["Content-Type"] == "application/problem+json"
+        too_big = proxy.post(
+            "/broker", data=b"x" * (1 << 20), headers={"Content-Type": "application/json"}
+        )
+        assert too_big.status_code == 413
 
 
 def test_an_unreachable_router_is_a_503_problem() -> None:

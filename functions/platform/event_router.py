@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,14 @@ from cloudevents.http import CloudEvent
 
 from events.envelope import MAX_EVENT_BYTES, InvalidEvent, parse
 from events.types import KNATIVE_PING
-from functions.core.errors import BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge
-from functions.core.http import PROBLEM_JSON, problem_response
+from functions.core.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ProblemError,
+)
+from functions.core.http import PROBLEM_JSON
 from functions.core.publish import Answer, Unreachable, post_event
 from functions.platform.cron import Schedule, parse_schedule
 
@@ -494,35 +501,42 @@ class EventRouter:
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        """The WSGI side: `POST /broker` (the ingress) and `GET /broker/deliveries`."""
-        from werkzeug import Request, Response
+        """The WSGI side of `handle` (the gateway's `/broker…`)."""
+        from werkzeug import Request
 
         request = Request(environ)
-        path = request.path.rstrip("/")
-        allowed = {"/broker": "POST", "/broker/deliveries": "GET"}.get(path)
+
+        def body() -> bytes:
+            if (request.content_length or 0) > MAX_EVENT_BYTES:
+                return b"\0" * (MAX_EVENT_BYTES + 1)  # refused by size without reading it
+            return request.stream.read(MAX_EVENT_BYTES + 1)
+
+        status, headers, payload = self.handle(request.method, request.path, request.headers, body)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [payload]
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: Callable[[], bytes]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The broker's HTTP API, whichever server carries it: `POST /broker` (the ingress)
+        and `GET /broker/deliveries`; (status, headers, body). `body()` reads the request's
+        body, at most MAX_EVENT_BYTES + 1 of it."""
+        route = path.split("?", 1)[0].rstrip("/")
+        allowed = {"/broker": "POST", "/broker/deliveries": "GET"}.get(route)
+        error: ProblemError
         if allowed is None:
-            response = problem_response(NotFound(f"no route for {request.path}"), request.path)
-        elif request.method != allowed:
-            error = MethodNotAllowed(
-                f"{request.method} is not allowed here", headers={"Allow": allowed}
-            )
-            response = problem_response(error, request.path)
+            error = NotFound(f"no route for {path}")
+        elif method != allowed:
+            error = MethodNotAllowed(f"{method} is not allowed here", headers={"Allow": allowed})
         elif allowed == "GET":
-            response = Response(json.dumps(self.report(), indent=2), mimetype="application/json")
+            report = json.dumps(self.report(), indent=2).encode()
+            return 200, [("Content-Type", "application/json")], report
         else:
-            response = self._ingress(request)
-        return response(environ, start_response)
-
-    def _ingress(self, request: Any) -> Any:
-        from werkzeug import Response
-
-        if (request.content_length or 0) > MAX_EVENT_BYTES:
-            body = b"\0" * (MAX_EVENT_BYTES + 1)  # refused by size without reading it
-        else:
-            body = request.stream.read(MAX_EVENT_BYTES + 1)
-        answer = self.receive(request.headers, body, request.path)
-        mimetype = PROBLEM_JSON if answer.body else None
-        return Response(answer.body, status=answer.status, mimetype=mimetype)
+            answer = self.receive(headers, body(), path)
+            kind = [("Content-Type", PROBLEM_JSON)] if answer.body else []
+            return answer.status, kind, answer.body
+        problem = json.dumps(error.problem(path), ensure_ascii=False).encode()
+        return error.status, [("Content-Type", PROBLEM_JSON), *error.headers.items()], problem
 
     def receive(self, headers: Mapping[str, str], body: bytes, path: str = "/broker") -> Answer:
         """The ingress itself: 202 for a CloudEvent (then routed), else a 400/413 problem."""

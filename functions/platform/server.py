@@ -102,6 +102,8 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         self.workers = worker_count(reload)
         # Bound here, in the master, so every worker inherits it and knows K_SINK.
         self.internal = socket.create_server(("127.0.0.1", 0)) if events else None
+        # The router's ingress (K_SINK), on a socket of its own (ingress.py).
+        self.ingress = socket.create_server(("127.0.0.1", 0)) if events else None
         self.router_lock = _lock_path() if events else ""
         self.options: dict[str, Any] = {
             "bind": bind_address(host, port),
@@ -173,15 +175,17 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         """Runs in the worker, after the fork (and after gunicorn set its signal handlers)."""
         internal: InternalListener | None = None
         proxy: BrokerProxy | None = None
-        if self.internal is not None:
-            port = self.internal.getsockname()[1]
+        if self.internal is not None and self.ingress is not None:
+            port = self.ingress.getsockname()[1]
             os.environ["K_SINK"] = f"http://127.0.0.1:{port}/broker"
             if "functions.core.settings" in sys.modules:
                 sys.modules["functions.core.settings"].settings.cache_clear()
             if _take_lock(self.router_lock):
                 internal = InternalListener(self.internal)
             else:
-                self.internal.close()  # the router's worker accepts on it, not this one
+                # The router's worker accepts on these, not this one.
+                self.internal.close()
+                self.ingress.close()
                 proxy = BrokerProxy(port)
 
         def broker() -> Any:
@@ -225,7 +229,10 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         )
         router.start()
         from functions.core.publish import receive_locally
+        from functions.platform.ingress import BrokerIngress
 
+        assert self.ingress is not None
+        BrokerIngress(self.ingress, router).serve()
         # This worker's functions hand their events to the router without a socket.
         receive_locally(os.environ["K_SINK"], router.receive)
         return router
