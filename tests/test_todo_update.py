@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 
@@ -162,3 +163,28 @@ def test_merge_patch_content_type_is_accepted(api: Api, alice: Owner, todo: dict
 def test_patch_of_an_unknown_todo_is_404(api: Api, alice: Owner) -> None:
     problem(_patch(api, alice, "00000000-0000-4000-8000-000000000000", {"notes": "x"}), 404)
     problem(_patch(api, alice, 99, {"notes": "x"}), 404)
+
+
+def test_of_concurrent_patches_with_one_etag_exactly_one_wins(
+    api: Api, alice: Owner, todo: dict[str, Any]
+) -> None:
+    """If-Match is checked in the UPDATE's own WHERE: PostgreSQL re-reads the row each
+    waiting UPDATE finds changed, so the losers see the new version and get 412."""
+    etag = f'"{todo["version"]}"'
+    start = threading.Barrier(8)
+    answers: list[Any] = [None] * 8
+
+    def patch(i: int) -> None:
+        start.wait()
+        answers[i] = _patch(api, alice, todo["id"], {"title": f"racer {i}"}, **{"If-Match": etag})
+
+    threads = [threading.Thread(target=patch, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [200] + [412] * 7, [a.text for a in answers]
+    (winner,) = [a.json() for a in answers if a.status_code == 200]
+    assert winner["version"] == todo["version"] + 1
+    assert api.get(f"{TODOS}/{todo['id']}", token=alice.token).json() == winner

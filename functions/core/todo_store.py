@@ -113,6 +113,28 @@ def get_todo(conn: Connection, owner: str, ref: TodoRef, *, lock: bool = False) 
     return _todo(row)
 
 
+# The If-Match check inside a write's own statement: NULL (no If-Match) accepts any version.
+_VERSION_OK = "(CAST(:accepted AS int[]) IS NULL OR version = ANY(CAST(:accepted AS int[])))"
+
+
+def _accepted(accepted: set[int] | None) -> list[int] | None:
+    return sorted(accepted) if accepted is not None else None
+
+
+def _current_for_write(
+    conn: Connection, owner: str, ref: TodoRef, accepted: set[int] | None
+) -> Todo:
+    """The todo, locked, once its version passes If-Match: 404 or 412 otherwise.
+
+    A write first tries its statement with the owner, the reference and If-Match in its
+    WHERE (one round trip, where a SELECT … FOR UPDATE then the write took two); when it
+    touches no row, this says why, or finds that another write just made it acceptable.
+    """
+    current = get_todo(conn, owner, ref, lock=True)
+    check_version(current.version, accepted)
+    return current
+
+
 def get_todo_json(conn: Connection, owner: str, ref: TodoRef) -> tuple[str, int]:
     """(the todo as the API's JSON, its version) — for reads that only send it on."""
     where, params = _where_ref(ref)
@@ -244,15 +266,20 @@ def update_todo(
         for name in changes
     )
 
+    where, params = _where_ref(ref)
+    update = f"UPDATE todos SET {assignments}, updated_at = now(), version = version + 1 WHERE "
+
     def work(conn: Connection) -> Todo:
-        current = get_todo(conn, owner, ref, lock=True)
-        check_version(current.version, accepted)
         row = conn.one(
-            f"UPDATE todos SET {assignments}, updated_at = now(), version = version + 1 "
-            f"WHERE id = :id RETURNING {COLUMNS}",
-            id=str(current.id),
+            f"{update}owner = :owner AND {where} AND {_VERSION_OK} RETURNING {COLUMNS}",
+            owner=owner,
+            accepted=_accepted(accepted),
+            **params,
             **changes,
         )
+        if row is None:
+            current = _current_for_write(conn, owner, ref, accepted)
+            row = conn.one(f"{update}id = :id RETURNING {COLUMNS}", id=str(current.id), **changes)
         assert row is not None
         todo = _todo(row)
         _facts().updated(conn, outbox, owner, todo, list(changes))
@@ -272,18 +299,28 @@ def set_status(
 ) -> Todo:
     """Complete or reopen; doing it to a todo already in that state changes nothing."""
 
+    where, params = _where_ref(ref)
+    update = (
+        "UPDATE todos SET status = :status, updated_at = now(), version = version + 1, "
+        "completed_at = CASE WHEN :status = 'done' THEN now() END WHERE "
+    )
+
     def work(conn: Connection) -> Todo:
-        current = get_todo(conn, owner, ref, lock=True)
-        check_version(current.version, accepted)
-        if current.status == status:
-            return current
         row = conn.one(
-            "UPDATE todos SET status = :status, updated_at = now(), version = version + 1, "
-            "completed_at = CASE WHEN :status = 'done' THEN now() END "
-            f"WHERE id = :id RETURNING {COLUMNS}",
+            f"{update}owner = :owner AND {where} AND {_VERSION_OK} AND status <> :status "
+            f"RETURNING {COLUMNS}",
             status=status.value,
-            id=str(current.id),
+            owner=owner,
+            accepted=_accepted(accepted),
+            **params,
         )
+        if row is None:
+            current = _current_for_write(conn, owner, ref, accepted)
+            if current.status == status:
+                return current
+            row = conn.one(
+                f"{update}id = :id RETURNING {COLUMNS}", status=status.value, id=str(current.id)
+            )
         assert row is not None
         todo = _todo(row)
         _facts().status_changed(conn, outbox, owner, todo)
@@ -295,10 +332,21 @@ def set_status(
 def delete_todo(
     db: Transactions, owner: str, ref: TodoRef, accepted: set[int] | None, *, outbox: Outbox
 ) -> Todo:
+    where, params = _where_ref(ref)
+
     def work(conn: Connection) -> Todo:
-        current = get_todo(conn, owner, ref, lock=True)
-        check_version(current.version, accepted)
-        conn.execute("DELETE FROM todos WHERE id = :id", id=str(current.id))
+        row = conn.one(
+            f"DELETE FROM todos WHERE owner = :owner AND {where} AND {_VERSION_OK} "
+            f"RETURNING {COLUMNS}",
+            owner=owner,
+            accepted=_accepted(accepted),
+            **params,
+        )
+        if row is not None:
+            current = _todo(row)
+        else:
+            current = _current_for_write(conn, owner, ref, accepted)
+            conn.execute("DELETE FROM todos WHERE id = :id", id=str(current.id))
         _facts().deleted(conn, outbox, owner, current)
         return current
 
