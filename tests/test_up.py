@@ -22,8 +22,10 @@ import pytest
 import requests
 
 from functions.core.db import connect_kwargs
+from functions.core.publisher import SENDERS
 from functions.platform.asgi_proxy import extra_threads
 from functions.platform.embedded_pg import EmbeddedPostgres
+from functions.platform.server import worker_count
 from functions.platform.up import curl_examples
 from tests.servers import ROOT
 
@@ -196,15 +198,16 @@ def test_printed_curl_examples_work_as_printed(platform: Platform) -> None:
 
 
 def test_the_embedded_server_takes_every_connection_up_can_hold_at_once(platform: Platform) -> None:
-    """A connection per thread: each gateway thread (the public listener's and the internal
-    one's) and each worker thread of the mcp function (anyio's default 40) may hold one,
-    and commands beside `up` need theirs.
+    """A connection per thread, in each worker: each gateway thread (the public listener's
+    and the internal one's), each worker thread of the mcp function (anyio's default 40)
+    and each outbox publisher may hold one, and commands beside `up` need theirs.
 
     PostgreSQL's default of 100 was too few: under 100 concurrent clients a connection
     was refused now and then, and that request answered 503.
     """
     threads = int(os.environ.get("THREADS", 8))
-    most = threads + extra_threads() + threads + 40 + 10
+    per_worker = threads + extra_threads() + threads + 40 + SENDERS
+    most = worker_count(reload=False) * per_worker + 10
     kwargs = connect_kwargs(platform.database_url)
     opened = []
     try:

@@ -17,12 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 DATABASE = "todo"
-# One `up` holds a connection per thread: its gateway's threads (THREADS, the mcp proxy's
-# 128 slots, the internal listener's THREADS) and the mcp function's worker threads
-# (anyio's 40), with commands and tests beside it. PostgreSQL's default of 100 is fewer; a
+# One `up` holds a connection per thread, in each of its workers (up to four): the
+# gateway's threads (THREADS, the mcp proxy's 128 slots, the internal listener's THREADS),
+# the mcp function's worker threads (anyio's 40) and the outbox publisher's four, with
+# commands and tests beside it: 4 × 188 + some. PostgreSQL's default of 100 is fewer; a
 # refused connection is a 503 under load. In the cluster each function has THREADS
 # connections, through PgBouncer.
-MAX_CONNECTIONS = 300
+MAX_CONNECTIONS = 800
 
 
 def _pgserver() -> Any:
