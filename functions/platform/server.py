@@ -5,23 +5,24 @@ after the fork. With `reload`, a changed file ends the worker and a fresh one
 (re)imports our code and applies pending migrations, so edits take effect
 without a manual restart. With `events`, the worker also runs the local event
 router (threads start after the fork) and every function gets K_SINK pointing
-at the gateway's `/broker`.
+at the router's ingress (ingress.py).
 
-The platform's own traffic (events published to the broker, the router's
-deliveries) goes to a second, loopback-only listener of the same gateway with
-threads of its own, as in the cluster, where the broker and each function are
-separate servers. On the one public listener, a create under 100 clients would
-hold its thread while its publish waited for a free one behind the clients'
-requests: a convoy that turned 10 ms creates into seconds.
+The platform's own traffic stays off the public listener, as in the cluster, where
+the broker and each function are separate servers: events go to the ingress, a
+loopback socket of its own, and the router's deliveries to a second, loopback-only
+listener of the same gateway with threads of its own. On the one public listener a
+create under 100 clients had held its thread while its publish waited for a free one
+behind the clients' requests: a convoy that turned 10 ms creates into seconds.
 
 Several workers (WEB_CONCURRENCY, default one per CPU up to MAX_WORKERS) share the
 public listener: one interpreter holds one GIL, and a single worker could use one
 core however many the machine has. The event router keeps its deliveries and
 dead letters in memory and its schedules must fire once, so exactly one worker, the
 one holding the router lock (`flock`, released by the kernel when that worker dies,
-so its replacement takes over), runs it and serves the internal listener, which
+so its replacement takes over), runs it and serves the ingress and the internal listener, which
 the master binds before forking so every worker knows K_SINK. The other workers
-pass `/broker…` on to it (BrokerProxy).
+pass `/broker…` on to the ingress (BrokerProxy). Client connections are spread
+evenly over the workers (balance.py).
 """
 
 from __future__ import annotations
@@ -305,7 +306,7 @@ class BrokerProxy:
 
 class InternalListener:
     """The gateway again on 127.0.0.1:<free port>, with THREADS threads of its own: the
-    platform's own traffic (publishes, deliveries) never queues behind the clients'.
+    router's deliveries to the functions never queue behind the clients'.
 
     A fixed pool, not a thread per request: each thread keeps its database connection.
     """
