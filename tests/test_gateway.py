@@ -178,8 +178,20 @@ def test_only_the_internal_credential_goes_ahead_of_waiting_clients(
     settings.cache_clear()
     try:
         gateway = Gateway()
-        assert gateway._on_behalf({"HTTP_AUTHORIZATION": "Bearer the-internal-one"})
-        for other in ("Bearer the-internal-on", "Bearer the-internal-one ", "the-internal-one", ""):
+        # Exactly what authentication takes for the service credential (auth.bearer_token).
+        for same in (
+            "Bearer the-internal-one",
+            "bearer the-internal-one",
+            "Bearer the-internal-one ",
+        ):
+            assert gateway._on_behalf({"HTTP_AUTHORIZATION": same}), same
+        for other in (
+            "Bearer the-internal-on",
+            "Bearer the-internal-onex",
+            "Basic the-internal-one",
+            "the-internal-one",
+            "",
+        ):
             assert not gateway._on_behalf({"HTTP_AUTHORIZATION": other}), other
         assert not gateway._on_behalf({})
         monkeypatch.delenv("TODO_INTERNAL_TOKEN")

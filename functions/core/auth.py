@@ -120,6 +120,11 @@ class TokenCache:
 _accepted = TokenCache()
 
 
+def is_service_credential(token: str, internal_token: str | None) -> bool:
+    """Whether `token` is the internal service credential (unset: nothing is)."""
+    return bool(internal_token) and hmac.compare_digest(token.encode(), internal_token.encode())
+
+
 def known_principal(
     headers: Mapping[str, str], internal_token: str | None, cache_seconds: float = 0
 ) -> Principal | None:
@@ -130,7 +135,7 @@ def known_principal(
     thread: a hop per request costs more than this whole check.
     """
     token = bearer_token(headers)
-    if internal_token and hmac.compare_digest(token.encode(), internal_token.encode()):
+    if is_service_credential(token, internal_token):
         owner = headers.get(ACTING_OWNER_HEADER, "")
         try:
             validate_owner(owner)

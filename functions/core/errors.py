@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ class ProblemError(Exception):
         if self.errors:
             doc["errors"] = [e.as_dict() for e in self.errors]
         return doc
+
+    def body(self, instance: str | None = None) -> bytes:
+        """The problem document as sent: UTF-8 JSON."""
+        return json.dumps(self.problem(instance), ensure_ascii=False).encode()
 
 
 class BadRequest(ProblemError):

@@ -158,7 +158,7 @@ def json_text_response(
 
 def problem_response(error: ProblemError, instance: str) -> flask.Response:
     return flask.Response(
-        json.dumps(error.problem(instance), ensure_ascii=False),
+        error.body(instance),
         status=error.status,
         headers=error.headers,
         mimetype=PROBLEM_JSON,

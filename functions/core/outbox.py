@@ -163,10 +163,7 @@ def _send_due(conn: Connection, sink: str, batch: int) -> tuple[Published, int]:
 
 
 def _send(
-    conn: Connection,
-    sink: str,
-    rows: list[dict[str, Any]],
-    contexts: Mapping[int, Context] | None = None,
+    conn: Connection, sink: str, rows: list[dict[str, Any]], contexts: Mapping[int, Context] = {}
 ) -> Published:
     """Send claimed rows one by one, in conn's transaction: the sent marked published in
     one statement at the end, each failure backed off by its own."""
@@ -175,7 +172,7 @@ def _send(
     last_error: str | None = None
     sink_down = False
     for row in rows:
-        context = (contexts or {}).get(row["id"])
+        context = contexts.get(row["id"])
         error, sink_down = context.run(_send_one, sink, row) if context else _send_one(sink, row)
         if error is None:
             sent.append(row["id"])

@@ -59,15 +59,15 @@ def post_event(
     connection: the receiver may get an event twice, as at-least-once delivery allows.
     """
     event_headers, body = encode(event, "binary")
+    sent = {**event_headers, **(headers or {})}
     receiver = _receivers.get(url)
     if receiver is not None:
-        return receiver({**event_headers, **(headers or {})}, body)
+        return receiver(sent, body)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Unreachable(f"not an http(s) URL: {url!r}")
     origin = (parts.scheme, parts.hostname, parts.port)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    sent = {**event_headers, **(headers or {})}
     kept: dict[tuple[str, str, int | None], http.client.HTTPConnection] | None
     kept = getattr(_kept, "connections", None)
     if kept is None:

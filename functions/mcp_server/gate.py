@@ -250,5 +250,6 @@ async def _send_json(send: Send, status: int, payload: Mapping[str, Any]) -> Non
 
 
 async def _send_problem(send: Send, error: ProblemError, instance: str) -> None:
-    body = json.dumps(error.problem(instance), ensure_ascii=False).encode()
-    await _send(send, error.status, body, {"content-type": PROBLEM_JSON, **error.headers})
+    await _send(
+        send, error.status, error.body(instance), {"content-type": PROBLEM_JSON, **error.headers}
+    )

@@ -535,8 +535,11 @@ class EventRouter:
             answer = self.receive(headers, body(), path)
             kind = [("Content-Type", PROBLEM_JSON)] if answer.body else []
             return answer.status, kind, answer.body
-        problem = json.dumps(error.problem(path), ensure_ascii=False).encode()
-        return error.status, [("Content-Type", PROBLEM_JSON), *error.headers.items()], problem
+        return (
+            error.status,
+            [("Content-Type", PROBLEM_JSON), *error.headers.items()],
+            error.body(path),
+        )
 
     def receive(self, headers: Mapping[str, str], body: bytes, path: str = "/broker") -> Answer:
         """The ingress itself: 202 for a CloudEvent (then routed), else a 400/413 problem."""
@@ -545,9 +548,7 @@ class EventRouter:
         except InvalidEvent as exc:
             log.warning("broker ingress refused an event: %s", exc.reason)
             error = PayloadTooLarge(exc.reason) if exc.too_large else BadRequest(exc.reason)
-            return Answer(
-                error.status, json.dumps(error.problem(path), ensure_ascii=False).encode()
-            )
+            return Answer(error.status, error.body(path))
         self.publish(received.event)
         return Answer(202, b"")
 

@@ -14,18 +14,19 @@ that function's app at its root, where the router delivers CloudEvents.
 from __future__ import annotations
 
 import gc
-import hmac
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from functions.core.auth import bearer_token, is_service_credential
 from functions.core.errors import (
     InternalError,
     MethodNotAllowed,
     NotFound,
     ProblemError,
+    Unauthorized,
     Unavailable,
 )
 from functions.core.http import health, problem_response
@@ -73,7 +74,7 @@ class Gateway:
         self._turns = Turns(threads)
         # A call made with the internal credential (the mcp function's tool calling a todo
         # function) is part of a request that already waited its turn: it goes ahead.
-        self._internal: bytes | None = None  # "Bearer <token>", read on first use
+        self._internal: str | None = None  # the service credential, read on first use
 
     def app(self, name: str) -> WSGIApp:
         """The function's functions-framework app, created once, exactly as its container does."""
@@ -139,12 +140,14 @@ class Gateway:
         """Whether a function calls on behalf of a request it is serving (its credential)."""
         if self._internal is None:
             try:
-                token = settings().internal_token
+                self._internal = settings().internal_token or ""
             except ConfigError:
-                token = None
-            self._internal = f"Bearer {token}".encode() if token else b""
-        given = environ.get("HTTP_AUTHORIZATION", "").encode()
-        return bool(self._internal) and hmac.compare_digest(given, self._internal)
+                self._internal = ""
+        try:
+            token = bearer_token({"Authorization": environ.get("HTTP_AUTHORIZATION", "")})
+        except Unauthorized:
+            return False
+        return is_service_credential(token, self._internal)
 
     def _forward(
         self, name: str, environ: dict[str, Any], start_response: StartResponse

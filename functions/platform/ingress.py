@@ -51,10 +51,11 @@ class BrokerIngress:
                     self.send_error(411, "send the event with a Content-Length")
                     return
 
-                read = [length == 0]
+                read = length == 0
 
                 def body() -> bytes:
-                    read[0] = True
+                    nonlocal read
+                    read = True
                     if length > MAX_EVENT_BYTES:
                         # Refused by size without reading it: the connection cannot go on.
                         self.close_connection = True
@@ -64,7 +65,7 @@ class BrokerIngress:
                 status, headers, payload = router.handle(
                     self.command, self.path, self.headers, body
                 )
-                if not read[0]:
+                if not read:
                     self.close_connection = True  # refused (404, 405) with its body unread
                 self.send_response(status)
                 for name, value in headers:

@@ -214,16 +214,14 @@ class GatewayServer(gunicorn.app.base.BaseApplication):
         """The local event router, started, delivering to the functions' internal addresses."""
         if internal is None:
             return None
-        from functions.core.settings import missing
         from functions.platform.event_router import EventRouter
-        from functions.registry import FUNCTIONS
+        from functions.platform.up import functions_off
 
         base = internal.url
         # Settings are read once: a function off now stays off until `up` starts again.
         off = {
-            spec.name: f"{spec.name} is off: set {', '.join(absent)}"
-            for spec in FUNCTIONS
-            if (absent := missing(spec.requires))
+            name: f"{name} is off: set {', '.join(absent)}"
+            for name, absent in functions_off().items()
         }
         router = EventRouter.from_manifests(
             lambda service: f"{base}/_functions/{service}/", off=off

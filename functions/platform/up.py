@@ -145,16 +145,19 @@ def curl_examples(url: str, number: int) -> list[str]:
     ]
 
 
-def banner(url: str, token: str, number: int, database: LocalDatabase) -> str:
+def functions_off() -> dict[str, list[str]]:
+    """The functions whose settings are unset, each with the settings it needs: off here."""
     from functions.core.settings import missing
     from functions.registry import FUNCTIONS
 
+    return {spec.name: absent for spec in FUNCTIONS if (absent := missing(spec.requires))}
+
+
+def banner(url: str, token: str, number: int, database: LocalDatabase) -> str:
+    from functions.registry import FUNCTIONS
+
     served = ", ".join(spec.name for spec in FUNCTIONS if spec.routes)
-    off = [
-        f"{spec.name} (set {', '.join(absent)})"
-        for spec in FUNCTIONS
-        if (absent := missing(spec.requires))
-    ]
+    off = [f"{name} (set {', '.join(absent)})" for name, absent in functions_off().items()]
     if off:
         served += "\n  off until configured: " + "; ".join(off)
     examples = "\n".join("  " + line for line in curl_examples(url, number))
