@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from events import types
 from functions.core.db import Database
 from functions.platform.embedded_pg import EmbeddedPostgres
 from tests.conftest import new_database
@@ -231,7 +232,10 @@ def test_mcp_and_the_todo_function_are_children_of_their_callers_down_to_the_sql
         assert span.kind == "client"
         assert ids[span.parent_span_id].service == "todo-create"
         assert todo in [ids[span.parent_span_id], *handled.ancestors(ids[span.parent_span_id])]
-    assert next(s for s in sql if s.name == "INSERT todos").parent_span_id == todo.span_id
+    # The insert records its fact in the same statement, inside the fact's `create` span.
+    create = ids[next(s for s in sql if s.name == "INSERT todos").parent_span_id]
+    assert (create.kind, create.name) == ("producer", f"create {types.TODO_CREATED}")
+    assert create.parent_span_id == todo.span_id
 
 
 def _parent_sent(headers: dict[str, str]) -> str:

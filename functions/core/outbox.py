@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import Context
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,39 @@ class Outbox:
             )
         assert row is not None
         self.written.append(row["id"])
+
+    @contextmanager
+    def recording(self, type_: str, subject: str | None = None) -> Iterator[dict[str, Any]]:
+        """Parameters of `FACT_CTE`, a fact of `type_` written by the very statement that
+        makes it true; run that statement inside this block (the event's `create` span,
+        whose context the row's traceparent carries), then `keep` the row's id."""
+        event_id = str(uuid.uuid4())
+        facts = {"id": event_id, "type": type_, "source": self.source, "subject": subject}
+        with spans.event_create(facts):
+            yield {
+                "fact_id": event_id,
+                "fact_type": type_,
+                "fact_source": self.source,
+                "fact_traceparent": event_traceparent(),
+            }
+
+    def keep(self, row_id: int) -> None:
+        """Publish this outbox row after commit (one written by `FACT_CTE`)."""
+        self.written.append(row_id)
+
+
+def fact_cte(data: str) -> str:
+    """A CTE `fact` recording one event about each row of the CTE `t` (a write's RETURNING),
+    its data the SQL expression `data` over `t`; the parameters come from `Outbox.recording`.
+
+    A write and its fact in one statement: one round trip fewer, and the event's todo is
+    PostgreSQL's JSON of the row as written, where building it in Python cost a create a
+    fifth of its time (docs/reliability.md)."""
+    return (
+        "fact AS (INSERT INTO outbox (event_id, event_type, source, subject, data, traceparent) "
+        "SELECT :fact_id, :fact_type, :fact_source, CAST(t.id AS text), "
+        f"{data}, :fact_traceparent FROM t RETURNING id)"
+    )
 
 
 @dataclass(frozen=True)

@@ -22,27 +22,41 @@ STATUS = "http.response.status_code"
 MESSAGING_SYSTEM = "knative"  # not in the conventions' list: the broker is Knative Eventing's
 # The first table a statement names; `FROM now()` in an expression names a function, not one.
 _TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE|JOIN)\s+([A-Za-z_][\w.]*)(?![\w.(])", re.IGNORECASE)
-_MAIN = re.compile(r"\s*(INSERT|UPDATE|DELETE|SELECT|MERGE)\b", re.IGNORECASE)
 
 
-def _main_statement(statement: str) -> str:
-    """The statement after `WITH a AS (…), b AS (…)`: what the statement as a whole does."""
-    depth = 0
-    for i, char in enumerate(statement):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0 and (main := _MAIN.match(statement, i + 1)):
-                return statement[main.start(1) :]
-    return statement
+_CTE = re.compile(
+    r"\s*(?:WITH\s+|,\s*)([A-Za-z_]\w*)\s+AS\s+(?:(?:NOT\s+)?MATERIALIZED\s+)?\(", re.IGNORECASE
+)
+
+
+def _parts(statement: str) -> tuple[dict[str, str], str]:
+    """`WITH a AS (…), b AS (…) main`: ({"a": …, "b": …}, main)."""
+    ctes: dict[str, str] = {}
+    at = 0
+    while found := _CTE.match(statement, at):
+        depth, end = 1, found.end()
+        while depth and end < len(statement):
+            depth += {"(": 1, ")": -1}.get(statement[end], 0)
+            end += 1
+        ctes[found.group(1).lower()] = statement[found.end() : end - 1]
+        at = end
+    return ctes, statement[at:].strip()
 
 
 @lru_cache(maxsize=512)
 def sql_summary(statement: str) -> tuple[str, str | None]:
-    """(operation, first table) of a statement: `("SELECT", "todos")`, `("COMMIT", None)`."""
+    """(operation, first table) of a statement: `("SELECT", "todos")`, `("COMMIT", None)`.
+
+    A CTE statement is named by its main statement, and one that only reads its own CTEs
+    (`WITH t AS (UPDATE todos …), fact AS (…) SELECT … FROM t, fact`) by the one it reads
+    first: what it does, not what it happens to start with.
+    """
     if statement[:4].upper() == "WITH":
-        statement = _main_statement(statement)
+        ctes, statement = _parts(statement)
+        operation, table = sql_summary(statement)
+        if operation == "SELECT" and table is not None and table.lower() in ctes:
+            return sql_summary(ctes[table.lower()])
+        return operation, table
     words = statement.split(None, 2)
     operation = words[0].upper() if words else "SQL"
     if operation == "START" and len(words) > 1:

@@ -1,53 +1,39 @@
-"""The facts a todo write records in the outbox: the catalog's events, built from a Todo.
+"""The facts a todo write records in the outbox: each catalog event's data as SQL over `t`.
 
-Imported with the first write (see todo_store._facts), so functions that only
-read never load the event catalog.
+`t` is the write's own RETURNING (outbox.fact_cte), so the event's todo is the row
+exactly as written, in the REST representation (todo_store.todo_json). The models in
+events/models.py stay the contract: tests/test_todo_facts.py validates what these
+write against them. Imported with the first write (see todo_store._facts), so
+functions that only read never load it.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from events import types
-from events.models import (
-    TodoCompleted,
-    TodoCreated,
-    TodoDeleted,
-    TodoReopened,
-    TodoSnapshot,
-    TodoUpdated,
+from functions.core.models import Status
+from functions.core.todo_store import todo_json
+
+
+class Fact(NamedTuple):
+    type: str
+    data: str  # a jsonb expression over `t` and the statement's :owner (and :changed)
+
+
+_OWNER = "'owner', CAST(:owner AS text)"
+_TODO = f"'todo', CAST({todo_json('t')} AS jsonb)"
+
+CREATED = Fact(types.TODO_CREATED, f"jsonb_build_object({_OWNER}, {_TODO})")
+# :changed is the JSON array of the changed fields' names, sorted.
+UPDATED = Fact(
+    types.TODO_UPDATED,
+    f"jsonb_build_object({_OWNER}, 'changed', CAST(:changed AS jsonb), {_TODO})",
 )
-from functions.core.db import Connection
-from functions.core.models import Status, Todo
-from functions.core.outbox import Outbox
+COMPLETED = Fact(types.TODO_COMPLETED, f"jsonb_build_object({_OWNER}, {_TODO})")
+REOPENED = Fact(types.TODO_REOPENED, f"jsonb_build_object({_OWNER}, {_TODO})")
+DELETED = Fact(types.TODO_DELETED, f"jsonb_build_object({_OWNER}, 'id', t.id, 'number', t.number)")
 
 
-def _snapshot(todo: Todo) -> TodoSnapshot:
-    return TodoSnapshot.model_validate(todo.model_dump())
-
-
-def created(conn: Connection, outbox: Outbox, owner: str, todo: Todo) -> None:
-    fact = TodoCreated(owner=owner, todo=_snapshot(todo))
-    outbox.add(conn, types.TODO_CREATED, str(todo.id), fact)
-
-
-def updated(conn: Connection, outbox: Outbox, owner: str, todo: Todo, changed: list[str]) -> None:
-    fact = TodoUpdated(owner=owner, changed=sorted(changed), todo=_snapshot(todo))
-    outbox.add(conn, types.TODO_UPDATED, str(todo.id), fact)
-
-
-def status_changed(conn: Connection, outbox: Outbox, owner: str, todo: Todo) -> None:
-    if todo.status == Status.done:
-        outbox.add(
-            conn,
-            types.TODO_COMPLETED,
-            str(todo.id),
-            TodoCompleted(owner=owner, todo=_snapshot(todo)),
-        )
-    else:
-        outbox.add(
-            conn, types.TODO_REOPENED, str(todo.id), TodoReopened(owner=owner, todo=_snapshot(todo))
-        )
-
-
-def deleted(conn: Connection, outbox: Outbox, owner: str, todo: Todo) -> None:
-    fact = TodoDeleted(owner=owner, id=todo.id, number=todo.number)
-    outbox.add(conn, types.TODO_DELETED, str(todo.id), fact)
+def status_changed(status: Status) -> Fact:
+    return COMPLETED if status == Status.done else REOPENED

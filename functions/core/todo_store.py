@@ -29,6 +29,7 @@ from functions.core.todo_rules import (
 if TYPE_CHECKING:
     from functions.core.models import ListQuery, Status, Todo, TodoCreate, TodoPatch
     from functions.core.outbox import Outbox
+    from functions.core.todo_facts import Fact
 
 COLUMNS = (
     "id, number, title, notes, status, priority, due_at, tags, "
@@ -46,18 +47,25 @@ def _api_time(column: str) -> str:
     )
 
 
-# A todo as the API's JSON, made by PostgreSQL: the read functions send it as it comes,
-# without decoding twelve columns into Python and encoding them again (a page of 50 spent
-# most of its time there). Same fields, order and values as `Todo.model_dump_json()`;
-# tests/test_todo_json.py holds the two to equality.
-TODO_JSON = (
-    "(SELECT CAST(row_to_json(j) AS text) FROM (SELECT todos.id, todos.number, todos.title, "
-    "todos.notes, todos.status, todos.priority, "
-    f"{_api_time('todos.due_at')} AS due_at, todos.tags, "
-    f"{_api_time('todos.created_at')} AS created_at, "
-    f"{_api_time('todos.updated_at')} AS updated_at, "
-    f"{_api_time('todos.completed_at')} AS completed_at, todos.version) AS j)"
-)
+def todo_json(row: str) -> str:
+    """The todo `row` (a table or CTE name) as the API's JSON, made by PostgreSQL.
+
+    Same fields, order and values as `Todo.model_dump_json()`; tests/test_todo_json.py
+    holds the two to equality.
+    """
+    return (
+        f"(SELECT CAST(row_to_json(j) AS text) FROM (SELECT {row}.id, {row}.number, "
+        f"{row}.title, {row}.notes, {row}.status, {row}.priority, "
+        f"{_api_time(f'{row}.due_at')} AS due_at, {row}.tags, "
+        f"{_api_time(f'{row}.created_at')} AS created_at, "
+        f"{_api_time(f'{row}.updated_at')} AS updated_at, "
+        f"{_api_time(f'{row}.completed_at')} AS completed_at, {row}.version) AS j)"
+    )
+
+
+# The read functions send it as it comes, without decoding twelve columns into Python and
+# encoding them again (a page of 50 spent most of its time there).
+TODO_JSON = todo_json("todos")
 _KEY_TYPES = {
     "created_at": "timestamptz",
     "due_key": "timestamptz",
@@ -148,32 +156,50 @@ def get_todo_json(conn: Connection, owner: str, ref: TodoRef) -> tuple[str, int]
     return row["body"], row["version"]
 
 
-def insert_todo(conn: Connection, owner: str, data: TodoCreate) -> Todo:
-    # One statement: the owner's next number and the row. The counter row stays locked
-    # until COMMIT (numbers never repeat or skip), so the fewer round trips after it, the
-    # sooner the owner's next create may go.
-    row = conn.one(
-        "WITH n AS (INSERT INTO owner_counters AS c (owner, last_number) VALUES (:owner, 1) "
-        "ON CONFLICT (owner) DO UPDATE SET last_number = c.last_number + 1 "
-        "RETURNING last_number) "
-        f"INSERT INTO todos (id, owner, number, title, notes, priority, due_at, tags) "
-        f"SELECT :id, :owner, n.last_number, :title, :notes, :priority, :due_at, "
-        f"CAST(:tags AS text[]) FROM n RETURNING {COLUMNS}",
-        id=str(uuid.uuid4()),
-        owner=owner,
-        title=data.title,
-        notes=data.notes,
-        priority=data.priority.value,
-        due_at=data.due_at,
-        tags=data.tags,
-    )
-    assert row is not None
+def _then_fact(fact: Fact) -> str:
+    """What follows a write's CTE `t` (… RETURNING COLUMNS): the fact about it, recorded in
+    the same statement, and the row with its outbox id. No row written, no fact, no row.
+
+    The statement's span is named by the write (spans.sql_summary: a SELECT of a CTE).
+    """
+    from functions.core.outbox import fact_cte
+
+    return f"{fact_cte(fact.data)} SELECT t.*, fact.id AS fact_row FROM t, fact"
+
+
+def _written(row: dict[str, Any] | None, outbox: Outbox) -> Todo | None:
+    """The todo a `_then_fact` statement wrote, its fact kept for publishing; None if none."""
+    if row is None:
+        return None
+    outbox.keep(row.pop("fact_row"))
     return _todo(row)
 
 
 def _create(conn: Connection, owner: str, data: TodoCreate, outbox: Outbox) -> Todo:
-    todo = insert_todo(conn, owner, data)
-    _facts().created(conn, outbox, owner, todo)
+    # One statement: the owner's next number, the row and its fact. The counter row stays
+    # locked until COMMIT (numbers never repeat or skip), so the fewer round trips after
+    # it, the sooner the owner's next create may go.
+    facts = _facts()
+    todo_id = str(uuid.uuid4())
+    with outbox.recording(facts.CREATED.type, todo_id) as fact:
+        row = conn.one(
+            "WITH n AS (INSERT INTO owner_counters AS c (owner, last_number) VALUES (:owner, 1) "
+            "ON CONFLICT (owner) DO UPDATE SET last_number = c.last_number + 1 "
+            "RETURNING last_number), "
+            "t AS (INSERT INTO todos (id, owner, number, title, notes, priority, due_at, tags) "
+            "SELECT :id, :owner, n.last_number, :title, :notes, :priority, :due_at, "
+            f"CAST(:tags AS text[]) FROM n RETURNING {COLUMNS}), {_then_fact(facts.CREATED)}",
+            id=todo_id,
+            owner=owner,
+            title=data.title,
+            notes=data.notes,
+            priority=data.priority.value,
+            due_at=data.due_at,
+            tags=data.tags,
+            **fact,
+        )
+    todo = _written(row, outbox)
+    assert todo is not None
     return todo
 
 
@@ -267,22 +293,32 @@ def update_todo(
     )
 
     where, params = _where_ref(ref)
-    update = f"UPDATE todos SET {assignments}, updated_at = now(), version = version + 1 WHERE "
+    facts = _facts()
+
+    def update(rows: str) -> str:
+        return (
+            f"WITH t AS (UPDATE todos SET {assignments}, updated_at = now(), "
+            f"version = version + 1 WHERE {rows} RETURNING {COLUMNS}), " + _then_fact(facts.UPDATED)
+        )
+
+    values = {**changes, "owner": owner, "changed": json.dumps(sorted(changes))}
 
     def work(conn: Connection) -> Todo:
-        row = conn.one(
-            f"{update}owner = :owner AND {where} AND {_VERSION_OK} RETURNING {COLUMNS}",
-            owner=owner,
-            accepted=_accepted(accepted),
-            **params,
-            **changes,
-        )
-        if row is None:
+        with outbox.recording(facts.UPDATED.type, str(ref.id) if ref.id else None) as fact:
+            row = conn.one(
+                update(f"owner = :owner AND {where} AND {_VERSION_OK}"),
+                accepted=_accepted(accepted),
+                **params,
+                **values,
+                **fact,
+            )
+        todo = _written(row, outbox)
+        if todo is None:
             current = _current_for_write(conn, owner, ref, accepted)
-            row = conn.one(f"{update}id = :id RETURNING {COLUMNS}", id=str(current.id), **changes)
-        assert row is not None
-        todo = _todo(row)
-        _facts().updated(conn, outbox, owner, todo, list(changes))
+            with outbox.recording(facts.UPDATED.type, str(current.id)) as fact:
+                row = conn.one(update("id = :id"), id=str(current.id), **values, **fact)
+            todo = _written(row, outbox)
+        assert todo is not None
         return todo
 
     return db.transaction(work)
@@ -300,30 +336,36 @@ def set_status(
     """Complete or reopen; doing it to a todo already in that state changes nothing."""
 
     where, params = _where_ref(ref)
-    update = (
-        "UPDATE todos SET status = :status, updated_at = now(), version = version + 1, "
-        "completed_at = CASE WHEN :status = 'done' THEN now() END WHERE "
-    )
+    made = _facts().status_changed(status)
+
+    def update(rows: str) -> str:
+        return (
+            "WITH t AS (UPDATE todos SET status = :status, updated_at = now(), "
+            "version = version + 1, completed_at = CASE WHEN :status = 'done' THEN now() END "
+            f"WHERE {rows} RETURNING {COLUMNS}), " + _then_fact(made)
+        )
 
     def work(conn: Connection) -> Todo:
-        row = conn.one(
-            f"{update}owner = :owner AND {where} AND {_VERSION_OK} AND status <> :status "
-            f"RETURNING {COLUMNS}",
-            status=status.value,
-            owner=owner,
-            accepted=_accepted(accepted),
-            **params,
-        )
-        if row is None:
+        with outbox.recording(made.type, str(ref.id) if ref.id else None) as fact:
+            row = conn.one(
+                update(f"owner = :owner AND {where} AND {_VERSION_OK} AND status <> :status"),
+                status=status.value,
+                owner=owner,
+                accepted=_accepted(accepted),
+                **params,
+                **fact,
+            )
+        todo = _written(row, outbox)
+        if todo is None:
             current = _current_for_write(conn, owner, ref, accepted)
             if current.status == status:
                 return current
-            row = conn.one(
-                f"{update}id = :id RETURNING {COLUMNS}", status=status.value, id=str(current.id)
-            )
-        assert row is not None
-        todo = _todo(row)
-        _facts().status_changed(conn, outbox, owner, todo)
+            with outbox.recording(made.type, str(current.id)) as fact:
+                row = conn.one(
+                    update("id = :id"), status=status.value, owner=owner, id=str(current.id), **fact
+                )
+            todo = _written(row, outbox)
+        assert todo is not None
         return todo
 
     return db.transaction(work)
@@ -333,22 +375,30 @@ def delete_todo(
     db: Transactions, owner: str, ref: TodoRef, accepted: set[int] | None, *, outbox: Outbox
 ) -> Todo:
     where, params = _where_ref(ref)
+    deleted = _facts().DELETED
+
+    def delete(rows: str) -> str:
+        return f"WITH t AS (DELETE FROM todos WHERE {rows} RETURNING {COLUMNS}), " + _then_fact(
+            deleted
+        )
 
     def work(conn: Connection) -> Todo:
-        row = conn.one(
-            f"DELETE FROM todos WHERE owner = :owner AND {where} AND {_VERSION_OK} "
-            f"RETURNING {COLUMNS}",
-            owner=owner,
-            accepted=_accepted(accepted),
-            **params,
-        )
-        if row is not None:
-            current = _todo(row)
-        else:
+        with outbox.recording(deleted.type, str(ref.id) if ref.id else None) as fact:
+            row = conn.one(
+                delete(f"owner = :owner AND {where} AND {_VERSION_OK}"),
+                owner=owner,
+                accepted=_accepted(accepted),
+                **params,
+                **fact,
+            )
+        todo = _written(row, outbox)
+        if todo is None:
             current = _current_for_write(conn, owner, ref, accepted)
-            conn.execute("DELETE FROM todos WHERE id = :id", id=str(current.id))
-        _facts().deleted(conn, outbox, owner, current)
-        return current
+            with outbox.recording(deleted.type, str(current.id)) as fact:
+                row = conn.one(delete("id = :id"), owner=owner, id=str(current.id), **fact)
+            todo = _written(row, outbox)
+        assert todo is not None
+        return todo
 
     return db.transaction(work)
 
