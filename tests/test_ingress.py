@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from events import types
+from events.envelope import encode
 from functions.core.publish import post_event
 from functions.platform import ingress
 from functions.platform.event_router import EventRouter, RoutingTable
@@ -80,3 +81,45 @@ def test_bad_requests_get_problems_and_a_body_left_unread_ends_the_connection(
     too_big = big.getresponse()
     assert too_big.status == 413 and too_big.will_close
     big.close()
+
+
+def _raw(port: int, request: bytes) -> bytes:
+    """What the ingress answers to these exact bytes, up to its closing the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("request_", "status"),
+    [
+        (b"POST /broker\r\n\r\n", b"400"),  # no version
+        (b"POST /broker HTTP/2.0\r\n\r\n", b"400"),
+        (b"POST /broker HTTP/1.1\r\nno colon here\r\n\r\n", b"400"),
+        (b"POST /broker HTTP/1.1\r\n :starts with a space\r\n\r\n", b"400"),
+        (b"POST /broker HTTP/1.1\r\nX-Long: " + b"x" * 9000 + b"\r\n\r\n", b"431"),
+        (b"POST /broker HTTP/1.1\r\n" + b"X-Many: 1\r\n" * 101 + b"\r\n", b"431"),
+    ],
+)
+def test_a_malformed_request_head_is_refused_and_the_connection_closed(
+    served: tuple[EventRouter, int], request_: bytes, status: bytes
+) -> None:
+    router, port = served
+    answer = _raw(port, request_)
+    assert answer.startswith(b"HTTP/1.1 " + status), answer[:100]
+    assert router.report()["deliveries"] == []
+
+
+def test_header_names_are_read_in_any_case_and_http_1_0_closes(
+    served: tuple[EventRouter, int],
+) -> None:
+    router, port = served
+    headers, body = encode(command(types.TODO_CREATE, {"owner": "o", "title": "t"}))
+    head = "".join(f"{name.upper()}: {value}\r\n" for name, value in headers.items())
+    request_ = f"POST /broker HTTP/1.0\r\n{head}CONTENT-LENGTH: {len(body)}\r\n\r\n".encode()
+    answer = _raw(port, request_ + body)  # returns only once the ingress closed it
+    assert answer.startswith(b"HTTP/1.1 202"), answer[:100]
+    assert len(router.report()["deliveries"]) == 1
