@@ -158,8 +158,8 @@ def parse(
     _check_attributes(attributes)
     if mode == "binary":
         # What from_http makes of binary mode, without its marshaller's machinery (a third
-        # of the broker ingress's time per event); tests/test_events_envelope.py holds the
-        # two to equality.
+        # of the broker ingress's time per event); tests/test_parser_properties.py holds
+        # the two to equality.
         if "content-type" in lowered:
             attributes = {**attributes, "datacontenttype": lowered["content-type"]}
         event = CloudEvent.create(attributes, body or None)

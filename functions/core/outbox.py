@@ -67,9 +67,10 @@ class Outbox:
 
     @contextmanager
     def recording(self, type_: str, subject: str | None = None) -> Iterator[dict[str, Any]]:
-        """Parameters of `FACT_CTE`, a fact of `type_` written by the very statement that
+        """Parameters of `fact_cte`, a fact of `type_` written by the very statement that
         makes it true; run that statement inside this block (the event's `create` span,
-        whose context the row's traceparent carries), then `keep` the row's id."""
+        whose context the row's traceparent carries), then `keep` the row's id. A statement
+        that writes no row leaves the span with no event."""
         event_id = str(uuid.uuid4())
         facts = {"id": event_id, "type": type_, "source": self.source, "subject": subject}
         with spans.event_create(facts):
@@ -91,7 +92,7 @@ def fact_cte(data: str) -> str:
 
     A write and its fact in one statement: one round trip fewer, and the event's todo is
     PostgreSQL's JSON of the row as written, where building it in Python cost a create a
-    fifth of its time (docs/reliability.md)."""
+    fifth of its time (docs/events.md)."""
     return (
         "fact AS (INSERT INTO outbox (event_id, event_type, source, subject, data, traceparent) "
         "SELECT :fact_id, :fact_type, :fact_source, CAST(t.id AS text), "

@@ -103,6 +103,11 @@ def _where_ref(ref: TodoRef) -> tuple[str, dict[str, Any]]:
     return "number = :ref_number", {"ref_number": ref.number}
 
 
+def _subject(ref: TodoRef) -> str | None:
+    """The fact's subject (the todo's id) when the reference gives it before the write."""
+    return str(ref.id) if ref.id is not None else None
+
+
 def _not_found(ref: TodoRef) -> NotFound:
     name = str(ref.id) if ref.id is not None else f"number {ref.number}"
     return NotFound(f"no todo {name}")
@@ -156,19 +161,23 @@ def get_todo_json(conn: Connection, owner: str, ref: TodoRef) -> tuple[str, int]
     return row["body"], row["version"]
 
 
-def _then_fact(fact: Fact) -> str:
-    """What follows a write's CTE `t` (… RETURNING COLUMNS): the fact about it, recorded in
-    the same statement, and the row with its outbox id. No row written, no fact, no row.
+def _write(
+    conn: Connection, outbox: Outbox, fact: Fact, write: str, subject: str | None, **params: Any
+) -> Todo | None:
+    """Run `write` (CTEs ending in `t AS (… RETURNING COLUMNS)`) and record its fact about
+    `t` in the same statement, inside the fact's `create` span. The todo written, its fact
+    kept for publishing after commit; None when it wrote no row (and so no fact).
 
     The statement's span is named by the write (spans.sql_summary: a SELECT of a CTE).
     """
     from functions.core.outbox import fact_cte
 
-    return f"{fact_cte(fact.data)} SELECT t.*, fact.id AS fact_row FROM t, fact"
-
-
-def _written(row: dict[str, Any] | None, outbox: Outbox) -> Todo | None:
-    """The todo a `_then_fact` statement wrote, its fact kept for publishing; None if none."""
+    with outbox.recording(fact.type, subject) as stamped:
+        row = conn.one(
+            f"{write}, {fact_cte(fact.data)} SELECT t.*, fact.id AS fact_row FROM t, fact",
+            **params,
+            **stamped,
+        )
     if row is None:
         return None
     outbox.keep(row.pop("fact_row"))
@@ -179,26 +188,26 @@ def _create(conn: Connection, owner: str, data: TodoCreate, outbox: Outbox) -> T
     # One statement: the owner's next number, the row and its fact. The counter row stays
     # locked until COMMIT (numbers never repeat or skip), so the fewer round trips after
     # it, the sooner the owner's next create may go.
-    facts = _facts()
     todo_id = str(uuid.uuid4())
-    with outbox.recording(facts.CREATED.type, todo_id) as fact:
-        row = conn.one(
-            "WITH n AS (INSERT INTO owner_counters AS c (owner, last_number) VALUES (:owner, 1) "
-            "ON CONFLICT (owner) DO UPDATE SET last_number = c.last_number + 1 "
-            "RETURNING last_number), "
-            "t AS (INSERT INTO todos (id, owner, number, title, notes, priority, due_at, tags) "
-            "SELECT :id, :owner, n.last_number, :title, :notes, :priority, :due_at, "
-            f"CAST(:tags AS text[]) FROM n RETURNING {COLUMNS}), {_then_fact(facts.CREATED)}",
-            id=todo_id,
-            owner=owner,
-            title=data.title,
-            notes=data.notes,
-            priority=data.priority.value,
-            due_at=data.due_at,
-            tags=data.tags,
-            **fact,
-        )
-    todo = _written(row, outbox)
+    todo = _write(
+        conn,
+        outbox,
+        _facts().CREATED,
+        "WITH n AS (INSERT INTO owner_counters AS c (owner, last_number) VALUES (:owner, 1) "
+        "ON CONFLICT (owner) DO UPDATE SET last_number = c.last_number + 1 "
+        "RETURNING last_number), "
+        "t AS (INSERT INTO todos (id, owner, number, title, notes, priority, due_at, tags) "
+        "SELECT :id, :owner, n.last_number, :title, :notes, :priority, :due_at, "
+        f"CAST(:tags AS text[]) FROM n RETURNING {COLUMNS})",
+        todo_id,
+        id=todo_id,
+        owner=owner,
+        title=data.title,
+        notes=data.notes,
+        priority=data.priority.value,
+        due_at=data.due_at,
+        tags=data.tags,
+    )
     assert todo is not None
     return todo
 
@@ -293,31 +302,38 @@ def update_todo(
     )
 
     where, params = _where_ref(ref)
-    facts = _facts()
+    fact = _facts().UPDATED
 
     def update(rows: str) -> str:
         return (
             f"WITH t AS (UPDATE todos SET {assignments}, updated_at = now(), "
-            f"version = version + 1 WHERE {rows} RETURNING {COLUMNS}), " + _then_fact(facts.UPDATED)
+            f"version = version + 1 WHERE {rows} RETURNING {COLUMNS})"
         )
 
     values = {**changes, "owner": owner, "changed": json.dumps(sorted(changes))}
 
     def work(conn: Connection) -> Todo:
-        with outbox.recording(facts.UPDATED.type, str(ref.id) if ref.id else None) as fact:
-            row = conn.one(
-                update(f"owner = :owner AND {where} AND {_VERSION_OK}"),
-                accepted=_accepted(accepted),
-                **params,
-                **values,
-                **fact,
-            )
-        todo = _written(row, outbox)
+        todo = _write(
+            conn,
+            outbox,
+            fact,
+            update(f"owner = :owner AND {where} AND {_VERSION_OK}"),
+            _subject(ref),
+            accepted=_accepted(accepted),
+            **params,
+            **values,
+        )
         if todo is None:
             current = _current_for_write(conn, owner, ref, accepted)
-            with outbox.recording(facts.UPDATED.type, str(current.id)) as fact:
-                row = conn.one(update("id = :id"), id=str(current.id), **values, **fact)
-            todo = _written(row, outbox)
+            todo = _write(
+                conn,
+                outbox,
+                fact,
+                update("id = :id"),
+                str(current.id),
+                id=str(current.id),
+                **values,
+            )
         assert todo is not None
         return todo
 
@@ -336,35 +352,40 @@ def set_status(
     """Complete or reopen; doing it to a todo already in that state changes nothing."""
 
     where, params = _where_ref(ref)
-    made = _facts().status_changed(status)
+    fact = _facts().status_changed(status)
+    values = {"status": status.value, "owner": owner}
 
     def update(rows: str) -> str:
         return (
             "WITH t AS (UPDATE todos SET status = :status, updated_at = now(), "
             "version = version + 1, completed_at = CASE WHEN :status = 'done' THEN now() END "
-            f"WHERE {rows} RETURNING {COLUMNS}), " + _then_fact(made)
+            f"WHERE {rows} RETURNING {COLUMNS})"
         )
 
     def work(conn: Connection) -> Todo:
-        with outbox.recording(made.type, str(ref.id) if ref.id else None) as fact:
-            row = conn.one(
-                update(f"owner = :owner AND {where} AND {_VERSION_OK} AND status <> :status"),
-                status=status.value,
-                owner=owner,
-                accepted=_accepted(accepted),
-                **params,
-                **fact,
-            )
-        todo = _written(row, outbox)
+        todo = _write(
+            conn,
+            outbox,
+            fact,
+            update(f"owner = :owner AND {where} AND {_VERSION_OK} AND status <> :status"),
+            _subject(ref),
+            accepted=_accepted(accepted),
+            **params,
+            **values,
+        )
         if todo is None:
             current = _current_for_write(conn, owner, ref, accepted)
             if current.status == status:
                 return current
-            with outbox.recording(made.type, str(current.id)) as fact:
-                row = conn.one(
-                    update("id = :id"), status=status.value, owner=owner, id=str(current.id), **fact
-                )
-            todo = _written(row, outbox)
+            todo = _write(
+                conn,
+                outbox,
+                fact,
+                update("id = :id"),
+                str(current.id),
+                id=str(current.id),
+                **values,
+            )
         assert todo is not None
         return todo
 
@@ -375,28 +396,33 @@ def delete_todo(
     db: Transactions, owner: str, ref: TodoRef, accepted: set[int] | None, *, outbox: Outbox
 ) -> Todo:
     where, params = _where_ref(ref)
-    deleted = _facts().DELETED
+    fact = _facts().DELETED
 
     def delete(rows: str) -> str:
-        return f"WITH t AS (DELETE FROM todos WHERE {rows} RETURNING {COLUMNS}), " + _then_fact(
-            deleted
-        )
+        return f"WITH t AS (DELETE FROM todos WHERE {rows} RETURNING {COLUMNS})"
 
     def work(conn: Connection) -> Todo:
-        with outbox.recording(deleted.type, str(ref.id) if ref.id else None) as fact:
-            row = conn.one(
-                delete(f"owner = :owner AND {where} AND {_VERSION_OK}"),
-                owner=owner,
-                accepted=_accepted(accepted),
-                **params,
-                **fact,
-            )
-        todo = _written(row, outbox)
+        todo = _write(
+            conn,
+            outbox,
+            fact,
+            delete(f"owner = :owner AND {where} AND {_VERSION_OK}"),
+            _subject(ref),
+            owner=owner,
+            accepted=_accepted(accepted),
+            **params,
+        )
         if todo is None:
             current = _current_for_write(conn, owner, ref, accepted)
-            with outbox.recording(deleted.type, str(current.id)) as fact:
-                row = conn.one(delete("id = :id"), owner=owner, id=str(current.id), **fact)
-            todo = _written(row, outbox)
+            todo = _write(
+                conn,
+                outbox,
+                fact,
+                delete("id = :id"),
+                str(current.id),
+                id=str(current.id),
+                owner=owner,
+            )
         assert todo is not None
         return todo
 
