@@ -81,7 +81,7 @@ def test_each_write_records_its_catalog_event_with_the_todo_as_answered(
     for row in rows:
         assert set(row["data"]) == set(MODELS[row["event_type"]].model_fields)
         assert row["source"] and row["traceparent"]
-        assert len({r["event_id"] for r in rows}) == len(rows)
+    assert len({r["event_id"] for r in rows}) == len(rows)
 
 
 def test_a_write_refused_by_if_match_records_no_fact(api: Api, db: Database, alice: Owner) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -184,6 +185,53 @@ def _write(
     return _todo(row)
 
 
+def _write_one(
+    db: Transactions,
+    outbox: Outbox,
+    fact: Fact,
+    write: Callable[[str], str],
+    owner: str,
+    ref: TodoRef,
+    accepted: set[int] | None,
+    values: dict[str, Any],
+    *,
+    guard: str = "",
+    unchanged: Callable[[Todo], bool] | None = None,
+) -> Todo:
+    """Change one existing todo with its fact: `write(rows)` is the statement's CTEs for
+    the rows WHERE `rows`, `values` its parameters.
+
+    The owner, the reference and If-Match (and `guard`) are in the statement's own WHERE;
+    when it touches no row, `_current_for_write` says why, or the todo is `unchanged`
+    already (returned as it is), or it is written by id.
+    """
+    where, params = _where_ref(ref)
+    values = {**values, "owner": owner}
+
+    def work(conn: Connection) -> Todo:
+        todo = _write(
+            conn,
+            outbox,
+            fact,
+            write(f"owner = :owner AND {where} AND {_VERSION_OK}{guard}"),
+            _subject(ref),
+            accepted=_accepted(accepted),
+            **params,
+            **values,
+        )
+        if todo is None:
+            current = _current_for_write(conn, owner, ref, accepted)
+            if unchanged is not None and unchanged(current):
+                return current
+            todo = _write(
+                conn, outbox, fact, write("id = :id"), str(current.id), id=str(current.id), **values
+            )
+        assert todo is not None
+        return todo
+
+    return db.transaction(work)
+
+
 def _create(conn: Connection, owner: str, data: TodoCreate, outbox: Outbox) -> Todo:
     # One statement: the owner's next number, the row and its fact. The counter row stays
     # locked until COMMIT (numbers never repeat or skip), so the fewer round trips after
@@ -301,43 +349,14 @@ def update_todo(
         for name in changes
     )
 
-    where, params = _where_ref(ref)
-    fact = _facts().UPDATED
-
     def update(rows: str) -> str:
         return (
             f"WITH t AS (UPDATE todos SET {assignments}, updated_at = now(), "
             f"version = version + 1 WHERE {rows} RETURNING {COLUMNS})"
         )
 
-    values = {**changes, "owner": owner, "changed": json.dumps(sorted(changes))}
-
-    def work(conn: Connection) -> Todo:
-        todo = _write(
-            conn,
-            outbox,
-            fact,
-            update(f"owner = :owner AND {where} AND {_VERSION_OK}"),
-            _subject(ref),
-            accepted=_accepted(accepted),
-            **params,
-            **values,
-        )
-        if todo is None:
-            current = _current_for_write(conn, owner, ref, accepted)
-            todo = _write(
-                conn,
-                outbox,
-                fact,
-                update("id = :id"),
-                str(current.id),
-                id=str(current.id),
-                **values,
-            )
-        assert todo is not None
-        return todo
-
-    return db.transaction(work)
+    values = {**changes, "changed": json.dumps(sorted(changes))}
+    return _write_one(db, outbox, _facts().UPDATED, update, owner, ref, accepted, values)
 
 
 def set_status(
@@ -351,10 +370,6 @@ def set_status(
 ) -> Todo:
     """Complete or reopen; doing it to a todo already in that state changes nothing."""
 
-    where, params = _where_ref(ref)
-    fact = _facts().status_changed(status)
-    values = {"status": status.value, "owner": owner}
-
     def update(rows: str) -> str:
         return (
             "WITH t AS (UPDATE todos SET status = :status, updated_at = now(), "
@@ -362,71 +377,27 @@ def set_status(
             f"WHERE {rows} RETURNING {COLUMNS})"
         )
 
-    def work(conn: Connection) -> Todo:
-        todo = _write(
-            conn,
-            outbox,
-            fact,
-            update(f"owner = :owner AND {where} AND {_VERSION_OK} AND status <> :status"),
-            _subject(ref),
-            accepted=_accepted(accepted),
-            **params,
-            **values,
-        )
-        if todo is None:
-            current = _current_for_write(conn, owner, ref, accepted)
-            if current.status == status:
-                return current
-            todo = _write(
-                conn,
-                outbox,
-                fact,
-                update("id = :id"),
-                str(current.id),
-                id=str(current.id),
-                **values,
-            )
-        assert todo is not None
-        return todo
-
-    return db.transaction(work)
+    return _write_one(
+        db,
+        outbox,
+        _facts().status_changed(status),
+        update,
+        owner,
+        ref,
+        accepted,
+        {"status": status.value},
+        guard=" AND status <> :status",
+        unchanged=lambda current: current.status == status,
+    )
 
 
 def delete_todo(
     db: Transactions, owner: str, ref: TodoRef, accepted: set[int] | None, *, outbox: Outbox
 ) -> Todo:
-    where, params = _where_ref(ref)
-    fact = _facts().DELETED
-
     def delete(rows: str) -> str:
         return f"WITH t AS (DELETE FROM todos WHERE {rows} RETURNING {COLUMNS})"
 
-    def work(conn: Connection) -> Todo:
-        todo = _write(
-            conn,
-            outbox,
-            fact,
-            delete(f"owner = :owner AND {where} AND {_VERSION_OK}"),
-            _subject(ref),
-            owner=owner,
-            accepted=_accepted(accepted),
-            **params,
-        )
-        if todo is None:
-            current = _current_for_write(conn, owner, ref, accepted)
-            todo = _write(
-                conn,
-                outbox,
-                fact,
-                delete("id = :id"),
-                str(current.id),
-                id=str(current.id),
-                owner=owner,
-            )
-        assert todo is not None
-        return todo
-
-    return db.transaction(work)
+    return _write_one(db, outbox, _facts().DELETED, delete, owner, ref, accepted, {})
 
 
 _cursor_key: bytes | None = None
