@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -99,16 +100,23 @@ def test_kept_alive_connections_spread_evenly_over_the_workers(served: Served) -
 
     eventually(lambda: sum(held()) == 0)  # earlier tests' connections are gone
     clients = []
+    waits = []
     try:
         for _ in range(10 * WORKERS):
+            started = time.perf_counter()
             client = http.client.HTTPConnection("127.0.0.1", public, timeout=10)
             client.request("GET", "/healthz")
             answer = client.getresponse()
             assert (answer.status, answer.read()) == (200, b'{"status":"ok"}')
-            clients.append(client)  # kept alive, on whichever worker took it
+            waits.append(time.perf_counter() - started)
+            clients.append(client)  # kept alive (and idle), on whichever worker took it
         counts = held()
         assert sum(counts) == 10 * WORKERS
         assert max(counts) - min(counts) <= 1, counts
+        # A worker that stopped accepting (it was ahead) takes the next connection as soon
+        # as the others catch up, not when its idle connections or a 1 s timer wake it: an
+        # answer on a fresh connection takes milliseconds; that timer made it ~1 s.
+        assert max(waits) < 0.5, [round(wait, 3) for wait in waits]
     finally:
         for client in clients:
             client.close()
