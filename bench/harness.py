@@ -266,9 +266,14 @@ def wrk(
 ) -> Load:
     """A closed loop of `connections` clients with wrk (C, so the client costs little CPU).
 
-    With tokens, each request carries one of them, picked at random: many users.
+    With tokens, each request carries one of them: many users. Each wrk thread takes its
+    share of them in turn, so the requests in flight at one moment are different users'
+    (as with 100 clients each signed in as itself); picked at random, two of 100
+    connections would often carry the same user, whose creates wait for each other by
+    design (per-owner numbers).
     """
     ensure_wrk()
+    threads = min(threads, connections)
     lines = [f'wrk.method = "{method}"']
     if body is not None:
         lines.append(f"wrk.body = [==[{body}]==]")
@@ -276,8 +281,14 @@ def wrk(
     if tokens:
         lines += [
             "local tokens = {" + ", ".join(f'"{t}"' for t in tokens) + "}",
-            "request = function()",
-            '  wrk.headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]',
+            "local made = 0",
+            "function setup(thread)",
+            '  thread:set("turn", made)',
+            "  made = made + 1",
+            "end",
+            "function request()",
+            '  wrk.headers["Authorization"] = "Bearer " .. tokens[turn % #tokens + 1]',
+            f"  turn = turn + {threads}",
             "  return wrk.format()",
             "end",
         ]
@@ -287,7 +298,7 @@ def wrk(
         done = subprocess.run(
             [
                 "wrk",
-                f"-t{min(threads, connections)}",
+                f"-t{threads}",
                 f"-c{connections}",
                 f"-d{max(1, round(seconds))}s",
                 "--latency",
