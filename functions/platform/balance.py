@@ -22,15 +22,38 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import multiprocessing
+import fcntl
 import os
 import selectors
+import tempfile
 from multiprocessing.sharedctypes import RawArray
 from typing import Any, ClassVar
 
 from gunicorn.workers.gthread import ThreadWorker
 
 SLACK = 1  # connections a worker may hold beyond the least loaded one's
+
+
+class ProcessLock:
+    """A lock between the master and its forked workers that a killed holder cannot keep.
+
+    A POSIX record lock (`lockf`) on an unlinked file: owned by a process, not a thread,
+    and dropped by the kernel when that process dies, even by SIGKILL. A semaphore
+    (`multiprocessing.Lock`) held by a worker killed at that moment stays taken, and the
+    master, whose `release` waits for it, would hang. Each process takes it from one
+    thread only (the worker's event loop, the master's main loop).
+    """
+
+    def __init__(self) -> None:
+        handle, path = tempfile.mkstemp(prefix="todo-platform-balance-", suffix=".lock")
+        os.unlink(path)  # the descriptor, inherited by every worker, is all it needs
+        self._fd = handle
+
+    def __enter__(self) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
 
 class ConnectionTable:
@@ -45,7 +68,7 @@ class ConnectionTable:
         for fds in self._bells:
             for fd in fds:
                 os.set_blocking(fd, False)
-        self._lock = multiprocessing.Lock()
+        self._lock = ProcessLock()
 
     def claim(self, pid: int) -> int:
         """A slot for the worker `pid`, counting 0 connections."""
