@@ -86,9 +86,10 @@ class ConnectionTable:
             for slot, holder in enumerate(self._pids):
                 if holder == pid:
                     self._pids[slot], self._counts[slot] = 0, 0
-        self.ring()
+            waiting = self._waiting_slots()
+        self._ring(waiting)
 
-    def least(self) -> int:
+    def _least(self) -> int:
         """The fewest connections any live worker holds."""
         counts = [c for p, c in zip(self._pids, self._counts, strict=True) if p]
         return min(counts, default=0)
@@ -101,26 +102,32 @@ class ConnectionTable:
         """Whether the worker in `slot`, holding `count`, is too far ahead to accept; if so
         it is marked waiting, to be rung when another worker accepts.
 
-        Marking and reading under the lock that `accepted` takes too: otherwise both could
-        read before the other's write and the waiter would sleep through the change.
+        Read without the lock first, on every turn of the event loop: a stale count only
+        lets this worker take one connection early. Going to wait, it marks and reads again
+        under the lock that `accepted` takes too: otherwise both could read before the
+        other's write and the waiter would sleep through the change.
         """
+        self._counts[slot] = count  # one aligned word: readers see the old or the new value
+        if count < self._least() + slack:
+            self._waiting[slot] = 0
+            return False
         with self._lock:
-            self._counts[slot] = count
-            ahead = count >= self.least() + slack
+            ahead = count >= self._least() + slack
             self._waiting[slot] = ahead
             return ahead
 
     def accepted(self, slot: int, count: int) -> None:
         """The worker in `slot` holds `count` now: post it and wake the waiting workers."""
-        self.ring(slot, count)
-
-    def ring(self, slot: int | None = None, count: int = 0) -> None:
-        """Wake every waiting worker, after posting `count` for `slot` if one is given."""
         with self._lock:
-            if slot is not None:
-                self._counts[slot] = count
-            waiting = [s for s, w in enumerate(self._waiting) if w and self._pids[s]]
-        for slot in waiting:
+            self._counts[slot] = count
+            waiting = self._waiting_slots()
+        self._ring(waiting)
+
+    def _waiting_slots(self) -> list[int]:
+        return [s for s, w in enumerate(self._waiting) if w and self._pids[s]]
+
+    def _ring(self, slots: list[int]) -> None:
+        for slot in slots:
             # A full pipe holds rings not read yet: that worker wakes anyway.
             with contextlib.suppress(BlockingIOError):
                 os.write(self._bells[slot][1], b"\0")
