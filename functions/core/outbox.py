@@ -48,22 +48,17 @@ class Outbox:
 
     def add(self, conn: Connection, type_: str, subject: str, data: BaseModel) -> None:
         """Record a fact in conn's transaction, as a child of the current trace."""
-        event_id = str(uuid.uuid4())
-        facts = {"id": event_id, "type": type_, "source": self.source, "subject": subject}
-        with spans.event_create(facts):
+        with self.recording(type_, subject) as fact:
             row = conn.one(
                 "INSERT INTO outbox (event_id, event_type, source, subject, data, traceparent) "
-                "VALUES (:event_id, :type, :source, :subject, CAST(:data AS jsonb), "
-                ":traceparent) RETURNING id",
-                event_id=event_id,
-                type=type_,
-                source=self.source,
+                "VALUES (:fact_id, :fact_type, :fact_source, :subject, CAST(:data AS jsonb), "
+                ":fact_traceparent) RETURNING id",
                 subject=subject,
                 data=data.model_dump_json(),
-                traceparent=event_traceparent(),
+                **fact,
             )
         assert row is not None
-        self.written.append(row["id"])
+        self.keep(row["id"])
 
     @contextmanager
     def recording(self, type_: str, subject: str | None = None) -> Iterator[dict[str, Any]]:
@@ -82,7 +77,7 @@ class Outbox:
             }
 
     def keep(self, row_id: int) -> None:
-        """Publish this outbox row after commit (one written by `FACT_CTE`)."""
+        """Publish this outbox row after commit (one written by `fact_cte`)."""
         self.written.append(row_id)
 
 
